@@ -1,6 +1,28 @@
-"""sklearn_robust: adversarially robust deep learning as scikit-learn estimators."""
+"""sklearn_robust: adversarially robust deep learning as scikit-learn estimators.
+
+Layers, from the bottom: the threat model and attacks (pure torch), training objectives,
+estimators (thin skorch subclasses), and on the scikit-learn side the metrics and the
+r-separation transformer.
+"""
 
 from ._threat import ThreatModel
 from ._version import __version__
+from .estimators import (
+    AdversarialNetClassifier,
+    ATClassifier,
+    NaturalClassifier,
+    RobustNetClassifier,
+    SCOREClassifier,
+    TRADESClassifier,
+)
 
-__all__ = ["ThreatModel", "__version__"]
+__all__ = [
+    "ATClassifier",
+    "AdversarialNetClassifier",
+    "NaturalClassifier",
+    "RobustNetClassifier",
+    "SCOREClassifier",
+    "TRADESClassifier",
+    "ThreatModel",
+    "__version__",
+]

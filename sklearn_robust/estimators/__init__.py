@@ -1,0 +1,19 @@
+"""The estimators: thin skorch subclasses that choose a training objective."""
+
+from ._base import AdversarialNetClassifier, RobustNetClassifier
+from ._classifiers import ATClassifier, NaturalClassifier, SCOREClassifier, TRADESClassifier
+from ._device import resolve_device
+from ._networks import MLP, SmallCNN, default_network
+
+__all__ = [
+    "ATClassifier",
+    "AdversarialNetClassifier",
+    "MLP",
+    "NaturalClassifier",
+    "RobustNetClassifier",
+    "SCOREClassifier",
+    "SmallCNN",
+    "TRADESClassifier",
+    "default_network",
+    "resolve_device",
+]

@@ -1,0 +1,427 @@
+"""The one base class: a skorch ``NeuralNetClassifier`` whose training step is an objective.
+
+Everything skorch does (history, callbacks, devices, persistence) is kept; this class adds
+sklearn-grade input validation, label encoding, the default networks, ``device='auto'``,
+``random_state`` and the hook that lets a training objective own the loss of a batch.
+"""
+
+from __future__ import annotations
+
+import numbers
+from contextlib import contextmanager, nullcontext
+from types import MappingProxyType
+
+import numpy as np
+import torch
+from skorch import NeuralNet, NeuralNetClassifier
+from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._threat import ThreatModel, check_bounds, check_eps, check_norm
+from ..objectives import Natural
+from ._device import resolve_device, rng_devices
+from ._networks import Reshape, check_input_shape, default_network
+
+
+class RobustNetClassifier(NeuralNetClassifier):
+    """Base of every classifier in this library: skorch training, one objective per method.
+
+    Subclasses set the training method by overriding :meth:`make_objective`. The base
+    itself trains naturally. All skorch parameters (``lr``, ``max_epochs``, ``batch_size``,
+    ``optimizer``, ``callbacks``, ``train_split``, ``module__*``, ``optimizer__*``...) work.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, or None, default=None
+        The network, returning logits. ``None`` builds :class:`MLP` for 2-D input and
+        :class:`SmallCNN` for images ``(N, C, H, W)`` or ``(N, H, W)`` (or flat rows
+        reshaped by ``input_shape``); ``module__*`` parameters reach its constructor.
+    input_shape : tuple of int or None, default=None
+        Reshape flat rows to ``(C, H, W)`` or ``(H, W)`` before the network, so image data
+        can flow through a scikit-learn ``Pipeline`` as 2-D arrays.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, dropout and attack starts during ``fit``
+        (inside a forked RNG: the global torch RNG is left as it was).
+    criterion, optimizer, lr, max_epochs, batch_size, train_split, device, verbose
+        As in skorch, with these defaults: cross-entropy on logits, Adam, 1e-3, 30, 64, no
+        internal validation split, ``'auto'`` (CUDA if available, else CPU), silent.
+    **kwargs
+        Any other skorch parameter.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The labels seen in ``fit``.
+    n_features_in_ : int
+        Number of features (``X.shape[1]``).
+    sample_shape_ : tuple
+        Shape of one sample as seen in ``fit``.
+    module_ : torch.nn.Module
+        The trained network.
+    objective_ : Objective
+        The training objective used by the last ``fit``.
+    history_ : skorch.History
+        Per-epoch records.
+    """
+
+    # skorch sets these in __init__; scikit-learn wants no non-parameter attribute set
+    # there, so they live on the class until initialisation sets them per instance.
+    history_ = None
+    initialized_ = False
+    virtual_params_ = MappingProxyType({})
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        input_shape=None,
+        random_state=None,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=30,
+        batch_size=64,
+        train_split=None,
+        device="auto",
+        verbose=0,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            device=device,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.input_shape = input_shape
+        self.random_state = random_state
+        for name in ("history_", "initialized_", "virtual_params_"):
+            if name not in kwargs:
+                vars(self).pop(name, None)
+
+    # ------------------------------------------------------------------ the method
+    def make_objective(self):
+        """The training objective (an :class:`~sklearn_robust.objectives.Objective`)."""
+        return Natural()
+
+    def make_threat_model(self, X):
+        """The threat model used in training, or ``None`` for non-adversarial training."""
+        return None
+
+    def _check_params(self):
+        """Validate hyperparameters (called by ``fit`` before any work)."""
+        for name in ("max_epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                if not (name == "batch_size" and value == -1):
+                    raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if not isinstance(self.lr, numbers.Real) or isinstance(self.lr, bool) or self.lr <= 0:
+            raise ValueError(f"lr must be a number > 0, got {self.lr!r}.")
+        resolve_device(self.device)
+
+    # ------------------------------------------------------------------ data
+    def _validate_X(self, X, reset):
+        X = validate_data(
+            self, X, reset=reset, dtype=np.float32, allow_nd=True, ensure_min_features=1
+        )
+        if X.ndim < 2:
+            raise ValueError(f"X must have at least 2 dimensions, got shape {X.shape}.")
+        if reset:
+            self.sample_shape_ = tuple(X.shape[1:])
+        elif tuple(X.shape[1:]) != self.sample_shape_:
+            raise ValueError(
+                f"X has samples of shape {tuple(X.shape[1:])}, but {type(self).__name__} was "
+                f"fitted on samples of shape {self.sample_shape_}."
+            )
+        return X
+
+    def _prepare_fit(self, X, y, reset, fit_params):
+        """Validate everything, encode labels and build objective and threat model."""
+        if fit_params:
+            # skorch would forward these to the module, which the objectives call with the
+            # input alone: refuse rather than silently ignore (sample_weight, say).
+            raise TypeError(
+                f"{type(self).__name__}.fit got unsupported fit parameters "
+                f"{sorted(fit_params)}; sample weights and extra module inputs are not "
+                "supported."
+            )
+        self._check_params()
+        X, y = validate_data(
+            self, X, y, reset=reset, dtype=np.float32, allow_nd=True, ensure_min_features=1
+        )
+        check_classification_targets(y)
+        if reset:
+            self.sample_shape_ = tuple(X.shape[1:])
+            classes = np.unique(y)
+            if classes.shape[0] < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in the data, "
+                    f"but the data contain only one class: {classes[0]!r}."
+                )
+            self.classes_inferred_ = classes
+            self.input_shape_ = check_input_shape(self.input_shape, self.sample_shape_)
+        else:
+            self._validate_X(X, reset=False)  # shape check against the first fit
+        unseen = ~np.isin(y, self.classes_)
+        if unseen.any():
+            raise ValueError(f"y contains labels not seen in the first fit: {np.unique(y[unseen])}.")
+        y_encoded = np.searchsorted(self.classes_, y).astype(np.int64)
+        objective = self.make_objective()
+        threat = self.make_threat_model(X) if objective.adversarial else None
+        self.objective_, self.threat_model_ = objective, threat
+        return X, y_encoded
+
+    def _get_param_names(self):
+        # skorch lists every attribute not ending in "_"; private bookkeeping is no parameter.
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
+    # skorch's check_data would overwrite classes_inferred_ with the encoded labels.
+    def check_data(self, X, y):
+        pass
+
+    # ------------------------------------------------------------------ runtime context
+    @contextmanager
+    def _resolved_device(self):
+        """Let skorch see a concrete device while it works, keep ``device`` as given."""
+        requested = self.device
+        concrete = resolve_device(requested)
+        if concrete == requested:
+            yield
+            return
+        self.device = concrete
+        try:
+            yield
+        finally:
+            self.device = requested
+
+    def _seeded(self):
+        if self.random_state is None:
+            return nullcontext()
+        return _seeded_rng(self.random_state, rng_devices(resolve_device(self.device)))
+
+    # ------------------------------------------------------------------ skorch hooks
+    def initialize(self):
+        with self._resolved_device():
+            return super().initialize()
+
+    def initialize_module(self):
+        if self.module is None:
+            if not hasattr(self, "sample_shape_"):
+                raise ValueError(
+                    "module=None builds its network from the data: call fit first, or pass "
+                    "a module."
+                )
+            kwargs = self.get_params_for("module")
+            self.module_ = default_network(
+                self.sample_shape_, len(self.classes_), getattr(self, "input_shape_", None),
+                **kwargs,
+            )
+            return self
+        super().initialize_module()
+        input_shape = getattr(self, "input_shape_", None)
+        if input_shape is not None:
+            self.module_ = torch.nn.Sequential(Reshape(input_shape), self.module_)
+        return self
+
+    def train_step_single(self, batch, **fit_params):
+        """One batch: the objective computes the loss (inner maximisation included)."""
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        Xi = to_tensor(Xi, device=self.device)
+        yi = to_tensor(yi, device=self.device)
+        loss, logits = self.objective_(self.module_, Xi, yi, self.threat_model_)
+        if not torch.isfinite(loss):
+            epoch = len(self.history) if self.history is not None else 0
+            raise FloatingPointError(
+                f"the training loss became {loss.item()} in epoch {epoch}; lower lr or check "
+                "the data and the network."
+            )
+        loss.backward()
+        return {"loss": loss, "y_pred": logits}
+
+    # ------------------------------------------------------------------ sklearn API
+    def fit(self, X, y, **fit_params):
+        """Validate the data, then train from scratch (or continue with ``warm_start``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
+            Training inputs; converted to float32.
+        y : array-like of shape (n_samples,)
+            Labels of any type (strings included).
+        **fit_params
+            Passed to skorch.
+
+        Returns
+        -------
+        self
+        """
+        if self.warm_start and self.initialized_:
+            return self.partial_fit(X, y, **fit_params)
+        X, y = self._prepare_fit(X, y, reset=True, fit_params=fit_params)
+        with self._resolved_device(), self._seeded():
+            self.initialize()
+            NeuralNet.partial_fit(self, X, y, **fit_params)
+        return self
+
+    def partial_fit(self, X, y, classes=None, **fit_params):
+        """Train for ``max_epochs`` more epochs, initialising on the first call."""
+        first = not self.initialized_
+        X, y = self._prepare_fit(X, y, reset=first, fit_params=fit_params)
+        with self._resolved_device(), self._seeded():
+            if first:
+                self.initialize()
+            NeuralNet.partial_fit(self, X, y, **fit_params)
+        return self
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        with self._resolved_device():
+            yield from super().forward_iter(X, training=training, device=device)
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits), columns ordered as ``classes_``."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return super().predict_proba(X)
+
+    def predict(self, X):
+        """The most probable label for each sample."""
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def decision_function(self, X):
+        """The network's logits, columns ordered as ``classes_``."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        logits = self.forward(X).numpy()
+        if logits.shape[1] == 2:  # scikit-learn's binary convention: score of classes_[1]
+            return logits[:, 1] - logits[:, 0]
+        return logits
+
+    def load_params(self, *args, **kwargs):
+        with self._resolved_device():
+            return super().load_params(*args, **kwargs)
+
+    def __setstate__(self, state):
+        requested = state.get("device")
+        if requested == "auto":
+            state["device"] = resolve_device("auto")
+        super().__setstate__(state)
+        if requested == "auto":
+            self.device = "auto"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    # ------------------------------------------------------------------ for scorers
+    def logits_module(self):
+        """The fitted network as a function from float32 inputs to logits.
+
+        The scorers and attacks call this to differentiate with respect to the input.
+        """
+        check_is_fitted(self)
+        return self.module_
+
+    def to_input_tensor(self, X):
+        """Validate ``X`` as in ``predict`` and return it as a float32 tensor on the device."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        device = next(iter(self.module_.parameters()), torch.empty(0)).device
+        return torch.as_tensor(X, device=device)
+
+
+class AdversarialNetClassifier(RobustNetClassifier):
+    """Base of the adversarially trained classifiers: adds the threat-model parameters.
+
+    Parameters
+    ----------
+    eps : float, default=0.1
+        Radius of the threat ball used in training (in input units).
+    norm : {'linf', 'l2'}, default='linf'
+        Norm of the ball.
+    attack_steps : int, default=10
+        Steps of the inner maximisation.
+    step_size : float or None, default=None
+        Step of the inner maximisation; ``None`` is ``2.5 * eps / attack_steps``.
+    bounds : 'auto', None, (low, high), default='auto'
+        Valid input range. ``'auto'`` uses the global minimum and maximum of the training
+        data (one range for all features: per-feature ranges would make constant pixels
+        unattackable); ``None`` means unbounded; a pair of scalars or per-feature arrays
+        is used as given. Training data outside explicit bounds is an error.
+    module, input_shape, random_state, **kwargs
+        See :class:`RobustNetClassifier`.
+    """
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        eps=0.1,
+        norm="linf",
+        attack_steps=10,
+        step_size=None,
+        bounds="auto",
+        **kwargs,
+    ):
+        super().__init__(module, **kwargs)
+        self.eps = eps
+        self.norm = norm
+        self.attack_steps = attack_steps
+        self.step_size = step_size
+        self.bounds = bounds
+
+    def _check_params(self):
+        super()._check_params()
+        check_eps(self.eps)
+        check_norm(self.norm)
+        if not isinstance(self.bounds, str) or self.bounds != "auto":
+            check_bounds(self.bounds)
+        ThreatModel(eps=self.eps, norm=self.norm, steps=self.attack_steps,
+                    step_size=self.step_size)
+
+    def make_threat_model(self, X):
+        bounds = self.bounds
+        if isinstance(bounds, str):
+            bounds = (float(X.min()), float(X.max()))
+        else:
+            checked = check_bounds(bounds)
+            if checked is not None:
+                low, high = checked
+                try:
+                    np.broadcast_shapes(low.shape, X.shape[1:])
+                    np.broadcast_shapes(high.shape, X.shape[1:])
+                except ValueError:
+                    raise ValueError(
+                        f"bounds must be scalars or broadcast to one sample's shape "
+                        f"{X.shape[1:]}, got shapes {low.shape} and {high.shape}."
+                    ) from None
+                if np.any(X < low - 1e-6) or np.any(X > high + 1e-6):
+                    raise ValueError(
+                        "X has values outside the declared bounds; widen bounds or "
+                        "use bounds='auto'."
+                    )
+        return ThreatModel(eps=self.eps, norm=self.norm, steps=self.attack_steps,
+                           step_size=self.step_size, bounds=bounds)
+
+
+@contextmanager
+def _seeded_rng(random_state, devices):
+    if isinstance(random_state, numbers.Integral):
+        seed = int(random_state)
+    else:
+        seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

@@ -1,0 +1,149 @@
+"""Default networks built from the data seen in ``fit`` (``module=None``)."""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+
+class MLP(nn.Module):
+    """A ReLU multi-layer perceptron for tabular data, returning logits.
+
+    Parameters
+    ----------
+    n_features : int
+        Input width.
+    n_classes : int
+        Number of logits.
+    hidden_units : tuple of int, default=(256, 256)
+        Width of each hidden layer.
+    dropout : float, default=0.0
+        Dropout probability after each hidden layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> MLP(4, 3)(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self, n_features, n_classes, hidden_units=(256, 256), dropout=0.0):
+        super().__init__()
+        layers, width = [], n_features
+        for units in hidden_units:
+            layers += [nn.Linear(width, units), nn.ReLU()]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            width = units
+        layers.append(nn.Linear(width, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class SmallCNN(nn.Module):
+    """A small convolutional network for images ``(N, C, H, W)`` or ``(N, H, W)``.
+
+    Two blocks of two 3x3 convolutions (with 2x2 max pooling while the image is at least
+    4 pixels wide), then a hidden linear layer. About 0.2 M parameters on 8x8 digits.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of one sample.
+    n_classes : int
+        Number of logits.
+    channels : tuple of int, default=(32, 64)
+        Channels of the two blocks.
+    hidden_units : int, default=256
+        Width of the hidden linear layer.
+    dropout : float, default=0.0
+        Dropout probability before the last layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> SmallCNN((1, 8, 8), 10)(torch.zeros(2, 1, 8, 8)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(self, image_shape, n_classes, channels=(32, 64), hidden_units=256, dropout=0.0):
+        super().__init__()
+        in_channels, height, width = image_shape
+        layers = []
+        for out_channels in channels:
+            layers += [
+                nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(out_channels, out_channels, 3, padding=1), nn.ReLU(),
+            ]
+            if min(height, width) >= 4:
+                layers.append(nn.MaxPool2d(2))
+                height, width = height // 2, width // 2
+            in_channels = out_channels
+        self.features = nn.Sequential(*layers)
+        head = [nn.Flatten(), nn.Linear(in_channels * height * width, hidden_units), nn.ReLU()]
+        if dropout:
+            head.append(nn.Dropout(dropout))
+        head.append(nn.Linear(hidden_units, n_classes))
+        self.head = nn.Sequential(*head)
+
+    def forward(self, x):
+        if x.dim() == 3:  # (N, H, W): one channel
+            x = x.unsqueeze(1)
+        return self.head(self.features(x))
+
+
+class Reshape(nn.Module):
+    """Reshape flat rows ``(N, d)`` to ``(N, *shape)``, e.g. digits' 64 columns to 1x8x8."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self):
+        return f"shape={self.shape}"
+
+
+def image_shape_of(shape):
+    """``(C, H, W)`` for a sample shape ``(H, W)`` or ``(C, H, W)``."""
+    return (1, *shape) if len(shape) == 2 else tuple(shape)
+
+
+def default_network(sample_shape, n_classes, input_shape=None, **kwargs):
+    """The network ``module=None`` builds: an MLP for flat rows, a CNN for images.
+
+    ``input_shape`` reshapes flat rows into images first (the product must equal the
+    number of features). ``kwargs`` are the ``module__*`` parameters.
+    """
+    if input_shape is not None:
+        return nn.Sequential(
+            Reshape(input_shape), SmallCNN(image_shape_of(input_shape), n_classes, **kwargs)
+        )
+    if len(sample_shape) == 1:
+        return MLP(sample_shape[0], n_classes, **kwargs)
+    return SmallCNN(image_shape_of(sample_shape), n_classes, **kwargs)
+
+
+def check_input_shape(input_shape, sample_shape):
+    """Validate the ``input_shape`` parameter against the data; return it as a tuple."""
+    if input_shape is None:
+        return None
+    try:
+        shape = tuple(int(s) for s in input_shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"input_shape must be a tuple of ints, got {input_shape!r}.") from None
+    if len(shape) not in (2, 3) or any(s < 1 for s in shape):
+        raise ValueError(
+            f"input_shape must be (H, W) or (C, H, W) with positive sizes, got {input_shape!r}."
+        )
+    if len(sample_shape) != 1 or math.prod(shape) != sample_shape[0]:
+        raise ValueError(
+            f"input_shape {shape} needs flat rows of {math.prod(shape)} features, "
+            f"got samples of shape {tuple(sample_shape)}."
+        )
+    return shape

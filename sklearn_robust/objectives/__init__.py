@@ -1,0 +1,13 @@
+"""Training objectives: one small class per method, called once per batch.
+
+Each maps ``(module, x, y, threat)`` to ``(loss, logits)``; the estimators in
+:mod:`sklearn_robust.estimators` only choose which objective to call.
+"""
+
+from ._at import PGDAdversarial
+from ._base import Objective, inner_maximise
+from ._natural import Natural
+from ._score import SCORE
+from ._trades import TRADES
+
+__all__ = ["Natural", "Objective", "PGDAdversarial", "SCORE", "TRADES", "inner_maximise"]

@@ -1,0 +1,60 @@
+"""The contract of a training objective, and the pieces objectives share."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+import torch.nn.functional as F
+
+from ..attacks import frozen
+
+
+class Objective:
+    """One training method: the loss of a batch, inner maximisation included.
+
+    An objective is called as ``objective(module, x, y, threat)`` with ``module`` in train
+    mode and returns ``(loss, logits)``: the scalar loss to back-propagate and the logits
+    to report as the batch's predictions. The inner maximisation runs inside
+    :func:`~sklearn_robust.attacks.frozen`, so it never updates BatchNorm statistics or
+    parameter gradients.
+    """
+
+    #: Whether the objective uses the threat model (False for natural training).
+    adversarial = True
+
+    def __call__(self, module, x, y, threat):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self):
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({params})"
+
+
+def check_non_negative(value, name):
+    """``float(value)`` if it is a finite real number >= 0, else ``ValueError`` naming it."""
+    if (
+        not isinstance(value, numbers.Real)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+    return float(value)
+
+
+def inner_maximise(module, x, threat, loss_fn, start):
+    """Adversarial points maximising ``loss_fn(logits_adv)`` around ``x`` for ``module``.
+
+    Runs with the module frozen (eval mode, no parameter gradients) and returns a detached
+    tensor inside the threat model's ball and bounds.
+    """
+    with frozen(module):
+        return threat.ascend(lambda x_adv: loss_fn(module(x_adv)), x, start=start)
+
+
+def clean_probabilities(module, x):
+    """Softmax of ``module(x)`` computed frozen and detached: the attack's fixed target."""
+    with frozen(module), torch.no_grad():
+        return F.softmax(module(x), dim=1)
