@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 from ._base import Attack, margin_fooled
@@ -11,8 +13,9 @@ from ._losses import get_loss
 class PGD(Attack):
     """Projected gradient ascent on a loss, from a uniform random start, with restarts.
 
-    A point counts as broken as soon as any iterate of any restart is misclassified; for
-    points never broken the iterate with the highest loss is returned.
+    A point counts as broken as soon as any iterate of any restart (or the clean point
+    itself) is misclassified; for points never broken the iterate with the highest loss
+    is returned.
 
     Parameters
     ----------
@@ -27,6 +30,15 @@ class PGD(Attack):
         Start from a uniform point in the ball rather than from ``x``.
     **kwargs
         ``batch_size``, ``random_state``, ``verbose`` of :class:`Attack`.
+
+    See Also
+    --------
+    APGD : PGD with momentum and a self-tuning step size.
+
+    References
+    ----------
+    .. [1] A. Madry, A. Makelov, L. Schmidt, D. Tsipras and A. Vladu, "Towards deep
+       learning models resistant to adversarial attacks", ICLR 2018.
 
     Examples
     --------
@@ -47,9 +59,10 @@ class PGD(Attack):
 
     def __init__(self, threat, *, restarts=1, loss="ce", random_start=True, **kwargs):
         super().__init__(threat, **kwargs)
-        if not isinstance(restarts, int) or restarts < 1:
+        if (not isinstance(restarts, numbers.Integral) or isinstance(restarts, bool)
+                or restarts < 1):
             raise ValueError(f"restarts must be a positive integer, got {restarts!r}.")
-        self.restarts = restarts
+        self.restarts = int(restarts)
         self.loss = loss
         self._loss_fn = get_loss(loss)
         self.random_start = random_start
@@ -76,6 +89,10 @@ class PGD(Attack):
             record(x_adv, logits)
             return loss_fn(logits, y)
 
+        # The clean point is in the ball too: a misclassified one stays broken, so robust
+        # accuracy never exceeds clean accuracy.
+        with torch.no_grad():
+            record(x, module(x))
         start = "uniform" if self.random_start else "none"
         for _ in range(self.restarts):
             if bool(fooled.all()):
@@ -91,6 +108,22 @@ class FGSM(PGD):
 
     With ``random_start=True`` this is the FGSM of Wong et al. (2020): a uniform start in
     the ball and one step of ``1.25 * eps``.
+
+    Parameters
+    ----------
+    threat : ThreatModel
+        Norm, ``eps`` and bounds (``steps`` and ``step_size`` are not used).
+    random_start : bool, default=False
+        Start from a uniform point in the ball and step ``1.25 * eps``.
+    **kwargs
+        ``loss``, ``batch_size``, ``random_state``, ``verbose`` of :class:`PGD`.
+
+    References
+    ----------
+    .. [1] I. Goodfellow, J. Shlens and C. Szegedy, "Explaining and harnessing
+       adversarial examples", ICLR 2015.
+    .. [2] E. Wong, L. Rice and J. Z. Kolter, "Fast is better than free: revisiting
+       adversarial training", ICLR 2020.
 
     Examples
     --------

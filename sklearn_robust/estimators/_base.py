@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.dataset import unpack_data
-from skorch.utils import to_tensor
+from skorch.utils import is_dataset, to_tensor
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -89,6 +89,9 @@ class RobustNetClassifier(NeuralNetClassifier):
         verbose=0,
         **kwargs,
     ):
+        # While constructing, plain attribute setting (skorch's own rule for __init__,
+        # which it detects by the absence of initialized_, here a class attribute).
+        self.__dict__["_constructing"] = True
         super().__init__(
             module,
             criterion=criterion,
@@ -106,6 +109,13 @@ class RobustNetClassifier(NeuralNetClassifier):
         for name in ("history_", "initialized_", "virtual_params_"):
             if name not in kwargs:
                 vars(self).pop(name, None)
+        del self.__dict__["_constructing"]
+
+    def __setattr__(self, name, value):
+        if self.__dict__.get("_constructing"):
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     # ------------------------------------------------------------------ the method
     def make_objective(self):
@@ -129,9 +139,12 @@ class RobustNetClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------------------ data
     def _validate_X(self, X, reset):
+        if is_dataset(X):  # skorch's own validation split: already checked and encoded
+            return X
         X = validate_data(
             self, X, reset=reset, dtype=np.float32, allow_nd=True, ensure_min_features=1
         )
+        X = np.require(X, requirements="W")  # torch warns on read-only (pandas) buffers
         if X.ndim < 2:
             raise ValueError(f"X must have at least 2 dimensions, got shape {X.shape}.")
         if reset:
@@ -158,6 +171,7 @@ class RobustNetClassifier(NeuralNetClassifier):
             self, X, y, reset=reset, dtype=np.float32, allow_nd=True, ensure_min_features=1
         )
         check_classification_targets(y)
+        X = np.require(X, requirements="W")
         if reset:
             self.sample_shape_ = tuple(X.shape[1:])
             classes = np.unique(y)
@@ -295,6 +309,9 @@ class RobustNetClassifier(NeuralNetClassifier):
     def predict(self, X):
         """The most probable label for each sample."""
         proba = self.predict_proba(X)
+        if is_dataset(X):
+            # skorch's scoring callbacks pass its internal dataset, whose labels are encoded.
+            return proba.argmax(axis=1)
         return self.classes_[proba.argmax(axis=1)]
 
     def decision_function(self, X):

@@ -1,0 +1,1 @@
+"""r-separation of labelled data (Yang et al. 2020)."""

@@ -1,0 +1,508 @@
+"""Exact nearest-other-class distances, computed in memory-bounded chunks.
+
+The quantities behind r-separation (Yang et al. 2020) are nearest-neighbour distances
+restricted by label: for a query point, the distance to the closest reference point of
+a *different* label, or the distance to the closest point of *each* class. They are
+computed here exactly, by brute force, without ever building the full distance matrix:
+queries and references are processed in square blocks whose size is derived from a byte
+budget (``chunk_bytes``), so a 60,000 x 784 problem needs a few hundred MiB at most.
+
+How each norm is computed
+-------------------------
+``'linf'``
+    ``torch.cdist(p=inf)`` per block, in float32 when both inputs are float32 (then
+    every block entry is the correctly rounded true distance: float32 subtraction and
+    ``abs``/``max`` are exact up to one final rounding) and in float64 otherwise.
+``'l1'``
+    ``torch.cdist(p=1)`` per block in float64 (summation error ~1e-13 relative).
+``'l2'``
+    The matrix-product identity ``|q|^2 + |r|^2 - 2 q.r`` in float32 on centred data
+    (one GEMM per block), followed by an exact float64 re-check: every reference whose
+    approximate squared distance lies within twice a rigorous float32 error bound of
+    the running minimum is re-measured as ``sqrt(sum((q - r)^2))`` in float64. The
+    true nearest point is always among the re-checked ones, so the result is the
+    float64 brute-force value (duplicates give exactly 0), at GEMM speed.
+
+For the training set against itself, only pairs of different labels count, so a point
+is never its own neighbour; exact duplicates carrying different labels give distance 0.
+Symmetry is used: each unordered pair of training points is measured once.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_array, column_or_1d
+
+__all__ = [
+    "DEFAULT_CHUNK_BYTES",
+    "NORMS",
+    "block_size",
+    "class_distances",
+    "nearest_other_class_distances",
+]
+
+NORMS = ("linf", "l2", "l1")
+"""Supported norms: ``'linf'`` (Chebyshev), ``'l2'`` (Euclidean), ``'l1'`` (Manhattan)."""
+
+DEFAULT_CHUNK_BYTES = 128 * 2**20
+"""Default working-memory budget of one block (128 MiB)."""
+
+# Worst-case bytes per (query, reference) pair of a block: the distance block (8), the
+# same-label mask (1), candidate masks (3), a gathered threshold matrix (4) and the
+# int64 indices of candidates (16).
+_PAIR_BYTES = 32
+# Bytes per feature of one loaded row: the gathered copy and its converted copy.
+_ROW_FEATURE_BYTES = 16
+# Share of the budget kept for blocks; the rest bounds the exact re-check buffers.
+_BLOCK_SHARE = 0.75
+_U32 = 2.0**-24  # unit roundoff of float32
+
+
+def check_norm(norm):
+    """Return ``norm`` if it is one of :data:`NORMS`, else raise ``ValueError``."""
+    if not isinstance(norm, str) or norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}.")
+    return norm
+
+
+def check_chunk_bytes(chunk_bytes):
+    """Return the byte budget: :data:`DEFAULT_CHUNK_BYTES` for ``None``, else an int >= 1."""
+    if chunk_bytes is None:
+        return DEFAULT_CHUNK_BYTES
+    if (
+        not isinstance(chunk_bytes, numbers.Integral)
+        or isinstance(chunk_bytes, bool)
+        or chunk_bytes < 1
+    ):
+        raise ValueError(f"chunk_bytes must be None or an integer >= 1, got {chunk_bytes!r}.")
+    return int(chunk_bytes)
+
+
+def block_size(n_features, chunk_bytes=None):
+    """Rows per chunk so that one square block of distances fits the byte budget.
+
+    A block holds ``s`` query rows, ``s`` reference rows and the ``s x s`` pairs
+    between them; ``s`` is the largest integer with
+    ``32 s^2 + 2 * 16 * n_features * s <= 0.75 * chunk_bytes`` (worst-case bytes per
+    pair and per loaded feature), and at least 1. The remaining quarter of the budget
+    bounds the exact re-check of ``'l2'`` candidates.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of features of each point.
+    chunk_bytes : int or None, default=None
+        Working-memory budget in bytes; ``None`` means :data:`DEFAULT_CHUNK_BYTES`.
+
+    Returns
+    -------
+    s : int
+        Rows per query chunk and per reference chunk.
+
+    Examples
+    --------
+    >>> from sklearn_robust.separation._distances import block_size
+    >>> s = block_size(784)
+    >>> s
+    1454
+    >>> 32 * s**2 + 32 * 784 * s <= 0.75 * 128 * 2**20
+    True
+    >>> block_size(784, chunk_bytes=1)
+    1
+    """
+    budget = _BLOCK_SHARE * check_chunk_bytes(chunk_bytes)
+    a = float(_PAIR_BYTES)
+    b = 2.0 * _ROW_FEATURE_BYTES * max(int(n_features), 1)
+    s = int((-b + math.sqrt(b * b + 4.0 * a * budget)) / (2.0 * a))
+    while s > 1 and a * s * s + b * s > budget:  # guard against rounding up
+        s -= 1
+    return max(1, s)
+
+
+def _validate_points(X, name):
+    X = check_array(
+        X, dtype=[np.float64, np.float32], order="C", allow_nd=True, input_name=name
+    )
+    return X.reshape(X.shape[0], -1)
+
+
+def _validate_labels(y, n, name):
+    y = column_or_1d(y, warn=True)
+    if y.shape[0] != n:
+        raise ValueError(f"{name} has {y.shape[0]} labels for {n} points.")
+    return y
+
+
+def encode_labels(y_ref, y=None):
+    """Integer codes of labels: ``classes`` sorted, ``y_ref`` and ``y`` as indices into it.
+
+    Labels of ``y`` absent from ``y_ref`` get code ``-1``: every reference class is
+    "another class" for them.
+    """
+    classes, ref_codes = np.unique(y_ref, return_inverse=True)
+    ref_codes = ref_codes.reshape(-1).astype(np.int64)
+    if y is None:
+        return classes, ref_codes, None
+    try:
+        pos = np.searchsorted(classes, y)
+        pos = np.clip(pos, 0, len(classes) - 1)
+        known = classes[pos] == y
+    except TypeError as exc:
+        raise ValueError(
+            f"labels of the queries ({np.asarray(y).dtype}) cannot be compared with the "
+            f"reference labels ({classes.dtype})."
+        ) from exc
+    codes = np.where(np.asarray(known, dtype=bool), pos, -1).astype(np.int64)
+    return classes, ref_codes, codes
+
+
+class _Engine:
+    """Blocks of distances between rows of ``XQ`` and rows of ``XR``, and their minima.
+
+    ``XQ`` and ``XR`` are validated C-ordered float arrays; ``XR`` may be ``XQ``. Running
+    minima live in float64 numpy arrays indexed by "slots" (a query index, or
+    ``query * n_classes + class`` for the per-class matrix).
+    """
+
+    def __init__(self, XQ, XR, norm, chunk_bytes, device):
+        self.XQ, self.XR, self.norm = XQ, XR, check_norm(norm)
+        budget = check_chunk_bytes(chunk_bytes)
+        self.device = torch.device("cpu" if device is None else device)
+        n_features = XQ.shape[1]
+        self.size = block_size(n_features, budget)
+        # Exact re-check buffers: pairs x features x (two gathers + difference) x 8 bytes.
+        self.recheck_rows = max(1, int((1 - _BLOCK_SHARE) * budget) // (24 * n_features))
+        self.recheck = norm == "l2"
+        self.center = None
+        if norm == "linf":
+            both32 = XQ.dtype == np.float32 and XR.dtype == np.float32
+            self.work = np.float32 if both32 else np.float64
+        elif norm == "l1":
+            self.work = np.float64
+        else:
+            self.work = np.float32
+            self.center = self._column_mean(XR)
+            sq_q = self._centred_sq_norms(XQ)
+            sq_r = sq_q if XR is XQ else self._centred_sq_norms(XR)
+            # Rigorous float32 bound on the error of |q|^2 + |r|^2 - 2 q.r (conversion,
+            # two norms, one dot product of length p; any summation order), times 2.
+            const = (4.0 * n_features + 32.0) * _U32
+            self.band_q = 2.0 * const * (sq_q + sq_r.max())
+            self.band_r = 2.0 * const * (sq_r + sq_q.max())
+
+    # ------------------------------------------------------------------ helpers
+    def _chunks(self, n):
+        return [(start, min(start + self.size, n)) for start in range(0, n, self.size)]
+
+    def _column_mean(self, X):
+        total = np.zeros(X.shape[1])
+        for start, stop in self._chunks(X.shape[0]):
+            total += X[start:stop].sum(axis=0, dtype=np.float64)
+        return total / X.shape[0]
+
+    def _centred_sq_norms(self, X):
+        out = np.empty(X.shape[0])
+        for start, stop in self._chunks(X.shape[0]):
+            diff = np.subtract(X[start:stop], self.center, dtype=np.float64)
+            out[start:stop] = np.einsum("ij,ij->i", diff, diff)
+        return out
+
+    def load(self, X, idx):
+        """Rows ``idx`` of ``X`` as a fresh tensor of the working dtype on the device."""
+        block = X[idx]
+        if self.center is not None:
+            block = np.subtract(block, self.center, dtype=np.float64)
+        block = np.ascontiguousarray(block, dtype=self.work)
+        return torch.from_numpy(block).to(self.device)
+
+    def distances(self, Qc, Rc):
+        """Block of distances (``'l2'``: approximate squared distances)."""
+        if self.norm == "linf":
+            return torch.cdist(Qc, Rc, p=float("inf"))
+        if self.norm == "l1":
+            return torch.cdist(Qc, Rc, p=1.0)
+        D = Qc @ Rc.T
+        D.mul_(-2.0)
+        D.add_((Qc * Qc).sum(1)[:, None])
+        D.add_((Rc * Rc).sum(1)[None, :])
+        return D.clamp_(min=0.0)
+
+    def exact(self, iq, ir):
+        """Float64 distances between rows ``iq`` of ``XQ`` and rows ``ir`` of ``XR``."""
+        out = np.empty(len(iq))
+        step = self.recheck_rows
+        for start in range(0, len(iq), step):
+            stop = start + step
+            diff = np.subtract(self.XQ[iq[start:stop]], self.XR[ir[start:stop]], dtype=np.float64)
+            if self.norm == "l2":
+                out[start:stop] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            elif self.norm == "l1":
+                out[start:stop] = np.abs(diff).sum(axis=1)
+            else:
+                out[start:stop] = np.abs(diff).max(axis=1, initial=0.0)
+        return out
+
+    def _to_numpy(self, t):
+        return t.to("cpu").numpy().astype(np.float64, copy=False)
+
+    def _tensor(self, a, dtype=None):
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device, dtype=dtype)
+
+    @staticmethod
+    def _thresholds(approx, band):
+        # Nothing can be a candidate for a slot without a finite running minimum yet.
+        with np.errstate(invalid="ignore"):
+            thr = approx + band
+        return np.where(np.isfinite(thr), thr, -1.0)
+
+    # ------------------------------------------------------------------ block updates
+    def mask_same_label(self, D, q_codes, r_codes):
+        """Set the distance of pairs with equal labels to +inf (they never count)."""
+        # Both code runs are sorted: disjoint ranges share no label.
+        if q_codes[0] > r_codes[-1] or r_codes[0] > q_codes[-1]:
+            return
+        same = self._tensor(q_codes)[:, None] == self._tensor(r_codes)[None, :]
+        D.masked_fill_(same, float("inf"))
+
+    def update_other(self, D, qi, ri, approx, exact, symmetric):
+        """Fold a block into per-point minima (rows, and columns when symmetric)."""
+        approx[qi] = np.minimum(approx[qi], self._to_numpy(D.amin(dim=1)))
+        if symmetric:
+            approx[ri] = np.minimum(approx[ri], self._to_numpy(D.amin(dim=0)))
+        if not self.recheck:
+            return
+        thr_q = self._thresholds(approx[qi], self.band_q[qi])
+        mask = D <= self._tensor(thr_q, D.dtype)[:, None]
+        if symmetric:
+            thr_r = self._thresholds(approx[ri], self.band_r[ri])
+            mask |= D <= self._tensor(thr_r, D.dtype)[None, :]
+        ci, cj = (t.to("cpu").numpy() for t in torch.nonzero(mask, as_tuple=True))
+        del mask
+        vals = self.exact(qi[ci], ri[cj])
+        np.minimum.at(exact, qi[ci], vals)
+        if symmetric:
+            np.minimum.at(exact, ri[cj], vals)
+
+    def update_matrix(self, D, qi, ri, r_codes, approx, exact):
+        """Fold a block into the (n_queries, n_classes) minima; columns sorted by class."""
+        cuts = np.flatnonzero(np.diff(r_codes)) + 1
+        for start, stop in zip(np.r_[0, cuts], np.r_[cuts, len(r_codes)], strict=True):
+            c = r_codes[start]
+            seg_min = self._to_numpy(D[:, start:stop].amin(dim=1))
+            approx[qi, c] = np.minimum(approx[qi, c], seg_min)
+        if not self.recheck:
+            return
+        thr = self._thresholds(approx[qi], self.band_q[qi][:, None])
+        thr = self._tensor(thr, D.dtype)[:, self._tensor(r_codes)]
+        mask = D <= thr
+        del thr
+        ci, cj = (t.to("cpu").numpy() for t in torch.nonzero(mask, as_tuple=True))
+        del mask
+        vals = self.exact(qi[ci], ri[cj])
+        np.minimum.at(exact, (qi[ci], r_codes[cj]), vals)
+
+
+def _other_symmetric(engine, codes):
+    """Train-train: each point against the other points of different labels."""
+    n = len(codes)
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    approx = np.full(n, np.inf)
+    exact = np.full(n, np.inf) if engine.recheck else None
+    chunks = engine._chunks(n)
+    for i, (a0, a1) in enumerate(chunks):
+        qi, qc = order[a0:a1], sorted_codes[a0:a1]
+        Qc = engine.load(engine.XQ, qi)
+        for b0, b1 in chunks[i:]:
+            rc = sorted_codes[b0:b1]
+            if qc[0] == qc[-1] == rc[0] == rc[-1]:
+                continue  # one class only: no pair counts
+            ri = order[b0:b1]
+            Rc = Qc if b0 == a0 else engine.load(engine.XR, ri)
+            D = engine.distances(Qc, Rc)
+            engine.mask_same_label(D, qc, rc)
+            engine.update_other(D, qi, ri, approx, exact, symmetric=True)
+            del D
+    return exact if engine.recheck else approx
+
+
+def _other_cross(engine, q_codes, r_codes):
+    """Test-train: each query against the references of a different label."""
+    q_order = np.argsort(q_codes, kind="stable")
+    r_order = np.argsort(r_codes, kind="stable")
+    q_sorted, r_sorted = q_codes[q_order], r_codes[r_order]
+    n = len(q_codes)
+    approx = np.full(n, np.inf)
+    exact = np.full(n, np.inf) if engine.recheck else None
+    r_chunks = engine._chunks(len(r_codes))
+    for a0, a1 in engine._chunks(n):
+        qi, qc = q_order[a0:a1], q_sorted[a0:a1]
+        Qc = engine.load(engine.XQ, qi)
+        for b0, b1 in r_chunks:
+            rc = r_sorted[b0:b1]
+            if qc[0] == qc[-1] == rc[0] == rc[-1]:
+                continue
+            D = engine.distances(Qc, engine.load(engine.XR, r_order[b0:b1]))
+            engine.mask_same_label(D, qc, rc)
+            engine.update_other(D, qi, r_order[b0:b1], approx, exact, symmetric=False)
+            del D
+    return exact if engine.recheck else approx
+
+
+def _class_matrix(engine, r_codes, n_classes):
+    """Each query against every class: the (n_queries, n_classes) minima."""
+    r_order = np.argsort(r_codes, kind="stable")
+    r_sorted = r_codes[r_order]
+    n = engine.XQ.shape[0]
+    approx = np.full((n, n_classes), np.inf)
+    exact = np.full((n, n_classes), np.inf) if engine.recheck else None
+    r_chunks = engine._chunks(len(r_codes))
+    for a0, a1 in engine._chunks(n):
+        qi = np.arange(a0, a1)
+        Qc = engine.load(engine.XQ, qi)
+        for b0, b1 in r_chunks:
+            ri = r_order[b0:b1]
+            D = engine.distances(Qc, engine.load(engine.XR, ri))
+            engine.update_matrix(D, qi, ri, r_sorted[b0:b1], approx, exact)
+            del D
+    return exact if engine.recheck else approx
+
+
+def nearest_other_class_distances(
+    X, y, X_ref=None, y_ref=None, *, norm="linf", chunk_bytes=None, device=None
+):
+    """Exact distance from each point to the nearest reference point of another label.
+
+    Without references, the training set is measured against itself (Yang et al.'s
+    "Train-Train" separation): only pairs with different labels count, so a point is
+    never its own neighbour, and duplicates with different labels give 0. With
+    references (``X_ref``, ``y_ref``), each row of ``X`` is measured against them
+    ("Test-Train"); a query whose label does not occur in ``y_ref`` has every
+    reference as "another label".
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+        Query points; images ``(n, ...)`` are flattened to ``(n, d)``. float32 input is
+        kept as float32, anything else becomes float64. No NaN or inf.
+    y : array-like of shape (n_samples,)
+        Labels of ``X``.
+    X_ref : array-like of shape (n_ref, n_features), default=None
+        Reference points; ``None`` measures ``X`` against itself.
+    y_ref : array-like of shape (n_ref,), default=None
+        Labels of ``X_ref``; required with ``X_ref``.
+    norm : {'linf', 'l2', 'l1'}, default='linf'
+        Distance.
+    chunk_bytes : int or None, default=None
+        Working-memory budget of one block in bytes (see :func:`block_size`);
+        ``None`` means 128 MiB.
+    device : str, torch.device or None, default=None
+        Where blocks are computed (``None``: CPU).
+
+    Returns
+    -------
+    distances : ndarray of shape (n_samples,), float64
+        ``distances[i] = min{ ||X[i] - X_ref[j]|| : y_ref[j] != y[i] }``.
+
+    Raises
+    ------
+    ValueError
+        Unknown norm, NaN or inf in the data, inconsistent lengths or feature counts,
+        or no reference point with another label (e.g. one class only).
+
+    References
+    ----------
+    .. [1] Y.-Y. Yang, C. Rashtchian, H. Zhang, R. Salakhutdinov, K. Chaudhuri,
+       "A Closer Look at Accuracy vs. Robustness", NeurIPS 2020.
+
+    Examples
+    --------
+    Two points per class on a line:
+
+    >>> from sklearn_robust.separation._distances import nearest_other_class_distances
+    >>> X, y = [[0.0], [1.0], [3.0], [4.0]], [0, 0, 1, 1]
+    >>> nearest_other_class_distances(X, y)
+    array([3., 2., 2., 3.])
+    >>> nearest_other_class_distances([[2.5], [-1.0]], [0, 1], X, y, norm="l2")
+    array([0.5, 2. ])
+    """
+    check_norm(norm)
+    X = _validate_points(X, "X")
+    y = _validate_labels(y, X.shape[0], "y")
+    if X_ref is None:
+        if y_ref is not None:
+            raise ValueError("y_ref was given without X_ref.")
+        classes, codes, _ = encode_labels(y)
+        if len(classes) < 2:
+            raise ValueError(
+                f"need at least 2 classes to measure separation, got {len(classes)}."
+            )
+        engine = _Engine(X, X, norm, chunk_bytes, device)
+        return _other_symmetric(engine, codes)
+    if y_ref is None:
+        raise ValueError("X_ref was given without y_ref.")
+    X_ref = _validate_points(X_ref, "X_ref")
+    y_ref = _validate_labels(y_ref, X_ref.shape[0], "y_ref")
+    if X_ref.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"X has {X.shape[1]} features but X_ref has {X_ref.shape[1]}."
+        )
+    classes, r_codes, q_codes = encode_labels(y_ref, y)
+    if len(classes) < 2 and np.any(q_codes == 0):
+        raise ValueError("some queries have no reference point of another label.")
+    engine = _Engine(X, X_ref, norm, chunk_bytes, device)
+    return _other_cross(engine, q_codes, r_codes)
+
+
+def class_distances(X, X_ref, y_ref, *, norm="linf", chunk_bytes=None, device=None):
+    """Exact distance from each point to the nearest reference point of each class.
+
+    Row ``i`` is ``(dist(X[i], X_ref[y_ref == c]) for c in classes)``, the function
+    ``r * f(x)`` of Yang et al.'s constructive proof: ``classes[argmin]`` is the
+    classifier that is astute with radius ``r`` when the classes are ``2r``-separated.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+        Query points; images are flattened. No NaN or inf.
+    X_ref : array-like of shape (n_ref, n_features)
+        Reference points.
+    y_ref : array-like of shape (n_ref,)
+        Labels of the reference points.
+    norm : {'linf', 'l2', 'l1'}, default='linf'
+        Distance.
+    chunk_bytes : int or None, default=None
+        Working-memory budget of one block in bytes; ``None`` means 128 MiB.
+    device : str, torch.device or None, default=None
+        Where blocks are computed (``None``: CPU).
+
+    Returns
+    -------
+    distances : ndarray of shape (n_samples, n_classes), float64
+        Columns ordered as ``np.unique(y_ref)``.
+
+    References
+    ----------
+    .. [1] Y.-Y. Yang, C. Rashtchian, H. Zhang, R. Salakhutdinov, K. Chaudhuri,
+       "A Closer Look at Accuracy vs. Robustness", NeurIPS 2020.
+
+    Examples
+    --------
+    >>> from sklearn_robust.separation._distances import class_distances
+    >>> X_ref, y_ref = [[0.0], [1.0], [3.0], [4.0]], ["a", "a", "b", "b"]
+    >>> class_distances([[2.0], [5.0]], X_ref, y_ref, norm="l1")
+    array([[1., 1.],
+           [4., 1.]])
+    """
+    check_norm(norm)
+    X = _validate_points(X, "X")
+    X_ref = _validate_points(X_ref, "X_ref")
+    y_ref = _validate_labels(y_ref, X_ref.shape[0], "y_ref")
+    if X_ref.shape[1] != X.shape[1]:
+        raise ValueError(f"X has {X.shape[1]} features but X_ref has {X_ref.shape[1]}.")
+    classes, r_codes, _ = encode_labels(y_ref)
+    return _class_matrix(_Engine(X, X_ref, norm, chunk_bytes, device), r_codes, len(classes))

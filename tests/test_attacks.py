@@ -1,0 +1,504 @@
+"""Tests of the evaluation attacks: geometry, leaving the model alone, seeding, strength.
+
+The strength tests use a small MLP trained on sklearn's digits and compare our attacks
+with torchattacks and with each other; the gradient-masking test checks that the
+AutoAttack cascade's black-box stage catches what gradient attacks miss.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+from sklearn_robust import ThreatModel
+from sklearn_robust.attacks import (
+    APGD,
+    ATTACKS,
+    PGD,
+    APGDTargeted,
+    AutoAttack,
+    Square,
+    apgd_checkpoints,
+    dlr,
+    dlr_targeted,
+    make_attack,
+    margin,
+)
+
+# Small budgets per attack, so the generic tests stay fast.
+FAST = {
+    "pgd": {"restarts": 2},
+    "fgsm": {},
+    "apgd-ce": {"n_iter": 10},
+    "apgd-dlr": {"n_iter": 10},
+    "apgd-t": {"n_iter": 10, "n_target_classes": 2},
+    "square": {"n_queries": 30},
+    "auto": {"n_iter": 5, "n_target_classes": 2, "n_queries": 30},
+}
+NAMES = sorted(FAST)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # Tiny models run much faster on one thread, especially on a busy machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def build(name, threat, **kwargs):
+    return make_attack(name, threat, **{**FAST[name], **kwargs})
+
+
+def supports(name, norm):
+    return not (name == "square" and norm == "l2")
+
+
+def small_mlp(n_in=6, n_classes=5, seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(n_in, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(16, n_classes),
+    )
+
+
+def toy_data(n=20, shape=(6,), n_classes=5, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.rand((n, *shape), generator=gen)
+    y = torch.randint(0, n_classes, (n,), generator=gen)
+    return X, y
+
+
+@contextmanager
+def quiet():
+    # Fallback warnings (DLR on few classes, l_2 without Square) are tested on their own.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def run(attack, module, X, y):
+    with quiet():
+        return attack(module, X, y)
+
+
+def make_quiet(name, threat, **kwargs):
+    with quiet():
+        return build(name, threat, **kwargs)
+
+
+# ---------------------------------------------------------------------------- geometry
+BOUNDS = {
+    "none": None,
+    "unit": (0.0, 1.0),
+    "per-feature": (np.zeros(6), np.linspace(0.6, 1.0, 6)),
+}
+
+
+@pytest.mark.parametrize("bounds", sorted(BOUNDS))
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+@pytest.mark.parametrize("name", NAMES)
+def test_points_in_ball_and_bounds(name, norm, bounds):
+    if not supports(name, norm):
+        pytest.skip("Square has no l2 version (tested to raise)")
+    bounds = BOUNDS[bounds]
+    X, y = toy_data()
+    if bounds is not None:
+        X = torch.minimum(X, torch.as_tensor(bounds[1], dtype=torch.float32))
+    threat = ThreatModel(eps=0.3 if norm == "linf" else 0.8, norm=norm, bounds=bounds, steps=5)
+    model = small_mlp()
+    attack = make_quiet(name, threat, random_state=0)
+    X_adv = run(attack, model, X, y)
+    assert X_adv.shape == X.shape
+    assert X_adv.dtype == X.dtype
+    assert X_adv.device == X.device
+    assert bool(threat.contains(X_adv, X).all())
+    assert not torch.equal(X_adv, X)  # the attack moved some point
+
+
+@pytest.mark.parametrize("shape", [(6,), (2, 5), (1, 4, 4), (3, 4, 5)])
+@pytest.mark.parametrize("name", ["square", "apgd-ce", "auto"])
+def test_any_sample_shape(name, shape):
+    X, y = toy_data(n=12, shape=shape)
+    threat = ThreatModel(eps=0.2, bounds=(0, 1))
+    model = small_mlp(n_in=int(np.prod(shape)))
+    X_adv = run(make_quiet(name, threat, random_state=0), model, X, y)
+    assert X_adv.shape == X.shape
+    assert bool(threat.contains(X_adv, X).all())
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+@pytest.mark.parametrize("name", NAMES)
+def test_eps_zero_returns_inputs(name, norm):
+    if not supports(name, norm):
+        pytest.skip("Square has no l2 version")
+    X, y = toy_data()
+    attack = make_quiet(name, ThreatModel(eps=0.0, norm=norm, bounds=(0, 1)), random_state=0)
+    assert torch.equal(run(attack, small_mlp(), X, y), X)
+
+
+def test_auto_counts_with_eps_zero():
+    X, y = toy_data()
+    model = small_mlp().eval()
+    attack = build("auto", ThreatModel(eps=0.0))
+    attack(model, X, y)
+    correct = int((model(X).argmax(dim=1) == y).sum())
+    assert attack.robust_ == attack.clean_correct_ == correct
+    assert attack.n_points_ == len(X)
+
+
+# ---------------------------------------------------------------------------- the model
+@pytest.mark.parametrize("train_mode", [True, False])
+@pytest.mark.parametrize("name", NAMES)
+def test_model_and_global_rng_untouched(name, train_mode):
+    X, y = toy_data()
+    model = small_mlp()
+    model.train(train_mode)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    model[-1].bias.requires_grad_(False)  # requires_grad is restored flag by flag
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    grads = [p.grad.clone() for p in model.parameters()]
+    needs_grad = [p.requires_grad for p in model.parameters()]
+    modes = [m.training for m in model.modules()]
+    torch.manual_seed(123)
+    rng = torch.get_rng_state()
+
+    run(make_quiet(name, ThreatModel(eps=0.3, bounds=(0, 1)), random_state=0), model, X, y)
+
+    assert torch.equal(torch.get_rng_state(), rng)
+    after = model.state_dict()
+    assert all(torch.equal(state[k], after[k]) for k in state)  # incl. BatchNorm stats
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters(), strict=True))
+    assert [p.requires_grad for p in model.parameters()] == needs_grad
+    assert [m.training for m in model.modules()] == modes
+    assert model.training is train_mode
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_random_state_same_points(name):
+    X, y = toy_data(n=30)
+    model = small_mlp().eval()
+    threat = ThreatModel(eps=0.3, bounds=(0, 1))
+    first = run(make_quiet(name, threat, random_state=7, batch_size=16), model, X, y)
+    second = run(make_quiet(name, threat, random_state=7, batch_size=16), model, X, y)
+    assert torch.equal(first, second)
+
+
+def test_square_differs_across_random_states():
+    X, y = toy_data(n=30)
+    model = small_mlp().eval()
+    threat = ThreatModel(eps=0.3, bounds=(0, 1))
+    a = Square(threat, n_queries=20, random_state=0)(model, X, y)
+    b = Square(threat, n_queries=20, random_state=1)(model, X, y)
+    assert not torch.equal(a, b)
+
+
+# ---------------------------------------------------------------------------- APGD
+def test_apgd_checkpoints_follow_the_paper():
+    assert apgd_checkpoints(100) == [22, 41, 57, 70, 80, 87, 93, 99]
+    assert apgd_checkpoints(10) == [3, 5, 6, 7, 8, 9, 10]
+    assert apgd_checkpoints(1) == [1]
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+@pytest.mark.parametrize("attack_cls", [APGD, PGD])
+def test_reaches_the_optimum_of_a_linear_model(attack_cls, norm):
+    # For logits W x + b with two classes, CE is maximal at x + eps * d, with d the
+    # unit-norm steepest direction of (w_other - w_y): sign(.) or ./||.||_2.
+    torch.manual_seed(0)
+    model = nn.Linear(5, 2)
+    X = torch.randn(40, 5)
+    y = model(X).argmax(dim=1)
+    w = model.weight.detach()
+    diff = w[1 - y] - w[y]
+    eps = 0.01  # too small to flip any of these points
+    step = diff.sign() if norm == "linf" else diff / diff.norm(dim=1, keepdim=True)
+    x_opt = X + eps * step
+    threat = ThreatModel(eps=eps, norm=norm, steps=50)
+    kwargs = {"n_iter": 50} if attack_cls is APGD else {}
+    X_adv = attack_cls(threat, random_state=0, **kwargs)(model, X, y)
+    with torch.no_grad():
+        assert bool((model(x_opt).argmax(dim=1) == y).all())
+        loss_opt = nn.functional.cross_entropy(model(x_opt), y, reduction="none")
+        loss_adv = nn.functional.cross_entropy(model(X_adv), y, reduction="none")
+    torch.testing.assert_close(loss_adv, loss_opt, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_clean_misclassified_points_returned_unchanged(name):
+    # The clean point is in the ball: robust accuracy never exceeds clean accuracy.
+    X, y = toy_data(n=30)
+    model = small_mlp().eval()
+    wrong = model(X).argmax(dim=1) != y
+    assert wrong.any()
+    X_adv = run(make_quiet(name, ThreatModel(eps=0.3), random_state=0), model, X, y)
+    assert torch.equal(X_adv[wrong], X[wrong])
+
+
+def test_registry():
+    assert set(ATTACKS) == {"pgd", "fgsm", "apgd-ce", "apgd-dlr", "apgd-t", "square", "auto"}
+    threat = ThreatModel(eps=0.1)
+    assert make_attack("apgd-ce", threat).loss == "ce"
+    assert make_attack("apgd-dlr", threat, n_iter=7).n_iter == 7
+    assert isinstance(make_attack("apgd-t", threat), APGDTargeted)
+    assert isinstance(make_attack("square", threat), Square)
+    assert isinstance(make_attack("auto", threat, version="fast"), AutoAttack)
+
+
+def test_losses():
+    logits = torch.tensor([[3.0, 1.0, 0.0, -1.0], [0.0, 2.0, 1.0, 0.5]])
+    y = torch.tensor([0, 0])
+    torch.testing.assert_close(margin(logits, y), torch.tensor([2.0, -2.0]))
+    torch.testing.assert_close(dlr(logits, y), torch.tensor([-2.0 / 3.0, 2.0 / 1.5]))
+    # DLR ignores shifting and scaling the logits.
+    torch.testing.assert_close(dlr(5 * logits + 3, y), dlr(logits, y))
+    target = torch.tensor([1, 2])
+    expected = torch.tensor([-2.0 / 3.5, 1.0 / 1.75])
+    torch.testing.assert_close(dlr_targeted(logits, y, target), expected)
+    with pytest.raises(ValueError, match="3 classes"):
+        dlr(logits[:, :2], y)
+    with pytest.raises(ValueError, match="4 classes"):
+        dlr_targeted(logits[:, :3], y, target)
+
+
+# ---------------------------------------------------------------------------- Square
+class _NoBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):  # pragma: no cover - must never run
+        raise AssertionError("Square took a gradient")
+
+
+def test_square_uses_forward_passes_only():
+    X, y = toy_data()
+    model = small_mlp().eval()
+    threat = ThreatModel(eps=0.3, bounds=(0, 1))
+
+    def scores(x):  # a black box: probabilities as a numpy array
+        assert not torch.is_grad_enabled()
+        return model(_NoBackward.apply(x)).softmax(dim=1).numpy()
+
+    X_adv = Square(threat, n_queries=50, random_state=0)(scores, X, y)
+    assert bool(threat.contains(X_adv, X).all())
+    broken = model(X_adv).argmax(dim=1) != y
+    assert int(broken.sum()) > int((model(X).argmax(dim=1) != y).sum())
+    again = Square(threat, n_queries=50, random_state=0)(scores, X, y)
+    assert torch.equal(X_adv, again)
+
+
+def test_square_p_schedule():
+    square = Square(ThreatModel(eps=0.1), n_queries=10000)
+    ps = [square.p_schedule(i) for i in (0, 10, 11, 50, 51, 8000, 8001, 9999)]
+    assert ps == [0.8, 0.8, 0.4, 0.4, 0.2, 0.8 / 256, 0.8 / 512, 0.8 / 512]
+    # Rescaled to the budget: with 100 queries, iteration 1 is iteration 100 of 10000.
+    assert Square(ThreatModel(eps=0.1), n_queries=100).p_schedule(1) == 0.8 / 4
+
+
+def test_uses_gradients_flags():
+    threat = ThreatModel(eps=0.1)
+    for name in NAMES:
+        expected = name != "square"
+        assert ATTACKS[name].uses_gradients is expected
+        assert make_quiet(name, threat).uses_gradients is expected
+
+
+# ---------------------------------------------------------------------------- few classes
+@pytest.mark.filterwarnings("ignore:Square \\(black box")
+def test_apgd_t_and_auto_on_binary_problem_warn_and_run():
+    X, y = toy_data(n=20, n_classes=2)
+    model = small_mlp(n_classes=2).eval()
+    threat = ThreatModel(eps=0.3, bounds=(0, 1))
+    with pytest.warns(UserWarning, match="falling back to untargeted APGD-CE"):
+        X_adv = APGDTargeted(threat, n_iter=5, random_state=0)(model, X, y)
+    assert bool(threat.contains(X_adv, X).all())
+    auto = build("auto", threat, random_state=0)
+    with pytest.warns(UserWarning, match="APGD-T stage is skipped"):
+        X_adv = auto(model, X, y)
+    assert bool(threat.contains(X_adv, X).all())
+    assert "apgd-t" not in auto.stage_counts_
+    assert set(auto.stage_counts_) == {"apgd-ce", "square"}
+
+
+def test_fallbacks_with_three_classes_and_dlr_on_two():
+    threat = ThreatModel(eps=0.3, bounds=(0, 1))
+    X, y = toy_data(n=20, n_classes=3)
+    with pytest.warns(UserWarning, match="APGD-DLR"):
+        APGDTargeted(threat, n_iter=5, random_state=0)(small_mlp(n_classes=3).eval(), X, y)
+    X, y = toy_data(n=20, n_classes=2)
+    with pytest.warns(UserWarning, match="falling back to cross-entropy") as record:
+        APGD(threat, loss="dlr", n_iter=5, restarts=3, batch_size=8)(
+            small_mlp(n_classes=2).eval(), X, y
+        )
+    assert len([w for w in record if "cross-entropy" in str(w.message)]) == 1  # once
+
+
+def test_auto_with_l2_warns_that_square_is_skipped():
+    with pytest.warns(UserWarning, match="Square is implemented for norm='linf' only"):
+        auto = AutoAttack(ThreatModel(eps=0.5, norm="l2"), version="fast")
+    assert list(auto.attacks) == ["apgd-ce", "apgd-t"]
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_bad_input():
+    with pytest.raises(ValueError, match="eps"):
+        ThreatModel(eps=-0.1)
+    with pytest.raises(ValueError, match="'nope'"):
+        make_attack("nope", ThreatModel(eps=0.1))
+    with pytest.raises(ValueError, match="norm='l2'"):
+        Square(ThreatModel(eps=0.1, norm="l2"))
+    with pytest.raises(ValueError, match="n_iter"):
+        APGD(ThreatModel(eps=0.1), n_iter=0)
+    with pytest.raises(ValueError, match="loss"):
+        APGD(ThreatModel(eps=0.1), loss="hinge")
+    with pytest.raises(ValueError, match="version"):
+        AutoAttack(ThreatModel(eps=0.1), version="plus")
+    with pytest.raises(ValueError, match="p_init"):
+        Square(ThreatModel(eps=0.1), p_init=1.5)
+    with pytest.raises(TypeError):
+        PGD(0.1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_length_mismatch_raises(name):
+    X, y = toy_data()
+    attack = make_quiet(name, ThreatModel(eps=0.1))
+    with pytest.raises(ValueError, match="different lengths"):
+        attack(small_mlp().eval(), X, y[:-1])
+
+
+# ---------------------------------------------------------------------------- strength
+EPS = 0.1
+
+
+@pytest.fixture(scope="module")
+def digits_mlp():
+    """A naturally trained MLP on digits (X / 16 in [0, 1]) and 300 held-out points."""
+    X, y = load_digits(return_X_y=True)
+    X = torch.tensor(X / 16, dtype=torch.float32)
+    y = torch.tensor(y)
+    perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))
+    train, test = perm[:1400], perm[1400:1700]
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(300):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(X[train]), y[train]).backward()
+        optimizer.step()
+    model.eval()
+    for p in model.parameters():
+        p.grad = None
+    X_test, y_test = X[test], y[test]
+    assert (model(X_test).argmax(dim=1) == y_test).float().mean() > 0.9
+    return model, X_test, y_test
+
+
+def n_broken(model, X_adv, y):
+    with torch.no_grad():
+        return int((model(X_adv).argmax(dim=1) != y).sum())
+
+
+@pytest.fixture(scope="module")
+def strength(digits_mlp):
+    """Broken counts at l_inf eps 0.1 of our attacks and torchattacks.PGD (same budget)."""
+    torchattacks = pytest.importorskip("torchattacks")
+    model, X, y = digits_mlp
+    threat = ThreatModel(eps=EPS, steps=20, bounds=(0, 1))
+    counts = {"clean": n_broken(model, X, y)}
+    # Without random start both PGDs walk the same path: a like-for-like check.
+    ta = torchattacks.PGD(model, eps=EPS, alpha=threat.alpha, steps=20, random_start=False)
+    counts["torchattacks-pgd-nostart"] = n_broken(model, ta(X, y), y)
+    ours = PGD(threat, random_start=False)
+    counts["pgd-nostart"] = n_broken(model, ours(model, X, y), y)
+    seeds = range(5)
+    counts["torchattacks-pgd"], counts["pgd"] = [], []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        ta = torchattacks.PGD(model, eps=EPS, alpha=threat.alpha, steps=20, random_start=True)
+        counts["torchattacks-pgd"].append(n_broken(model, ta(X, y), y))
+        counts["pgd"].append(n_broken(model, PGD(threat, random_state=seed)(model, X, y), y))
+    counts["apgd-ce"] = [
+        n_broken(model, APGD(threat, random_state=seed)(model, X, y), y) for seed in seeds
+    ]
+    auto = AutoAttack(threat, n_iter=100, n_target_classes=9, n_queries=300, random_state=0)
+    counts["auto"] = n_broken(model, auto(model, X, y), y)
+    counts["auto-stages"] = dict(auto.stage_counts_)
+    print("\nbroken of", len(y), "at eps", EPS, counts)
+    return counts
+
+
+def test_pgd_at_least_as_strong_as_torchattacks(strength):
+    assert strength["pgd-nostart"] >= strength["torchattacks-pgd-nostart"]
+    # Random starts differ: compare the means over 5 seeds, within one point.
+    assert np.mean(strength["pgd"]) >= np.mean(strength["torchattacks-pgd"]) - 1
+    assert min(strength["pgd"]) > strength["clean"] + 100  # the budget matters
+
+
+def test_apgd_and_auto_at_least_as_strong_as_pgd(strength):
+    assert np.mean(strength["apgd-ce"]) >= np.mean(strength["pgd"]) - 1
+    assert strength["auto"] >= max(strength["pgd"] + strength["apgd-ce"])
+    stages = strength["auto-stages"]
+    assert strength["auto"] == strength["clean"] + sum(stages.values())
+    assert stages["apgd-t"] > 0  # targeted DLR adds to untargeted CE on digits
+
+
+def test_auto_counts_are_consistent(digits_mlp):
+    model, X, y = digits_mlp
+    X, y = X[:60], y[:60]
+    auto = AutoAttack(ThreatModel(eps=EPS, bounds=(0, 1)), version="fast", random_state=0)
+    X_adv = auto(model, X, y)
+    assert auto.n_points_ == 60
+    assert auto.clean_correct_ == 60 - n_broken(model, X, y)
+    assert auto.robust_ == 60 - n_broken(model, X_adv, y)
+    assert auto.clean_correct_ - sum(auto.stage_counts_.values()) == auto.robust_
+
+
+class _ZeroGrad(torch.autograd.Function):
+    """Identity forward, zero backward: the input gradient carries no information."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.zeros_like(grad)
+
+
+class GradientMasked(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(_ZeroGrad.apply(x))
+
+
+def test_square_exposes_gradient_masking(digits_mlp):
+    model, X, y = digits_mlp
+    masked = GradientMasked(model)
+    threat = ThreatModel(eps=EPS, steps=20, bounds=(0, 1))
+    pgd = n_broken(model, PGD(threat, random_state=0)(masked, X, y), y)
+    gained = pgd - n_broken(model, X, y)
+    assert gained <= 5  # the gradient attack finds (almost) nothing
+    auto = AutoAttack(threat, n_iter=20, n_target_classes=3, n_queries=300, random_state=0)
+    with pytest.warns(UserWarning, match="gradient masking"):
+        X_adv = auto(masked, X, y)
+    stages = auto.stage_counts_
+    print("\nmasked model: pgd broke", pgd, "auto broke", n_broken(model, X_adv, y), stages)
+    # Gradient stages only profit from their random starts; Square does the work.
+    assert stages["apgd-ce"] + stages["apgd-t"] <= 10
+    assert stages["square"] >= 0.2 * len(y)
+    # The cascade's robust accuracy is far below what the gradient attack suggests.
+    assert n_broken(model, X_adv, y) >= pgd + 0.2 * len(y)
