@@ -13,12 +13,12 @@ from types import MappingProxyType
 
 import numpy as np
 import torch
-from skorch import NeuralNet, NeuralNetClassifier
-from skorch.dataset import unpack_data
-from skorch.utils import is_dataset, to_tensor
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNet, NeuralNetClassifier
+from skorch.dataset import unpack_data
+from skorch.utils import is_dataset, to_tensor
 
 from .._threat import ThreatModel, check_bounds, check_eps, check_norm
 from ..objectives import Natural
@@ -186,7 +186,9 @@ class RobustNetClassifier(NeuralNetClassifier):
             self._validate_X(X, reset=False)  # shape check against the first fit
         unseen = ~np.isin(y, self.classes_)
         if unseen.any():
-            raise ValueError(f"y contains labels not seen in the first fit: {np.unique(y[unseen])}.")
+            raise ValueError(
+                f"y contains labels not seen in the first fit: {np.unique(y[unseen])}."
+            )
         y_encoded = np.searchsorted(self.classes_, y).astype(np.int64)
         objective = self.make_objective()
         threat = self.make_threat_model(X) if objective.adversarial else None
