@@ -20,6 +20,16 @@ def frozen(module):
     not update its running statistics) and parameters do not require gradients, so an
     attack builds no parameter graph. On exit each submodule's ``training`` flag and each
     parameter's ``requires_grad`` are restored one by one, even after an exception.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5)).train()
+    >>> with frozen(model):
+    ...     model.training, model[0].weight.requires_grad
+    (False, False)
+    >>> model.training, model[0].weight.requires_grad
+    (True, True)
     """
     modes = [(m, m.training) for m in module.modules()]
     needs_grad = [(p, p.requires_grad) for p in module.parameters()]
@@ -36,7 +46,14 @@ def frozen(module):
 
 
 def module_device(module):
-    """The device of ``module``'s first parameter or buffer (CPU for a parameterless one)."""
+    """The device of ``module``'s first parameter or buffer (CPU for a parameterless one).
+
+    Examples
+    --------
+    >>> import torch
+    >>> module_device(torch.nn.Linear(2, 2))
+    device(type='cpu')
+    """
     for tensor in module.parameters():
         return tensor.device
     for tensor in module.buffers():
@@ -49,6 +66,14 @@ def make_generator(random_state, device):
 
     Attacks draw their noise from it, never from the global RNG, so measuring a model
     does not change the global random state.
+
+    Examples
+    --------
+    >>> import torch
+    >>> a = torch.rand(2, generator=make_generator(0, "cpu"))
+    >>> b = torch.rand(2, generator=make_generator(0, "cpu"))
+    >>> bool(torch.equal(a, b))
+    True
     """
     seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
     generator = torch.Generator(device=device)
@@ -78,6 +103,21 @@ class Attack:
         Seeds the attack's own ``torch.Generator`` (random starts, Square's proposals).
     verbose : bool, default=False
         Show a progress bar over batches.
+
+    Examples
+    --------
+    A subclass only writes the per-batch step; here, a random sign perturbation:
+
+    >>> import torch
+    >>> from sklearn_robust import ThreatModel
+    >>> class RandomSign(Attack):
+    ...     def _perturb_batch(self, module, x, y, generator):
+    ...         noise = torch.rand(x.shape, generator=generator, device=x.device)
+    ...         return self.threat.project(x + self.threat.eps * (2 * noise - 1).sign(), x)
+    >>> X_adv = RandomSign(ThreatModel(eps=0.1), random_state=0)(
+    ...     torch.nn.Linear(3, 2), torch.zeros(4, 3), torch.zeros(4, dtype=torch.long))
+    >>> float(X_adv.abs().max())
+    0.1...
     """
 
     name = "attack"

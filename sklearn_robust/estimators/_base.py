@@ -65,6 +65,26 @@ class RobustNetClassifier(NeuralNetClassifier):
         The training objective used by the last ``fit``.
     history_ : skorch.History
         Per-epoch records.
+
+    See Also
+    --------
+    AdversarialNetClassifier : adds the threat-model parameters.
+
+    Examples
+    --------
+    A new training method is a subclass that returns its objective:
+
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_robust.objectives import Natural
+    >>> class MyClassifier(RobustNetClassifier):
+    ...     def make_objective(self):
+    ...         return Natural()
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> pipe = make_pipeline(StandardScaler(), MyClassifier(max_epochs=5, random_state=0))
+    >>> pipe.fit(X, y).score(X, y) > 0.9
+    True
     """
 
     # skorch sets these in __init__; scikit-learn wants no non-parameter attribute set
@@ -381,6 +401,20 @@ class AdversarialNetClassifier(RobustNetClassifier):
         is used as given. Training data outside explicit bounds is an error.
     module, input_shape, random_state, **kwargs
         See :class:`RobustNetClassifier`.
+
+    Attributes
+    ----------
+    threat_model_ : ThreatModel
+        The threat model of the last ``fit``, with its bounds resolved.
+
+    Examples
+    --------
+    >>> from sklearn_robust import TRADESClassifier
+    >>> from sklearn_robust.datasets import load_digits_images
+    >>> X_train, X_test, y_train, y_test = load_digits_images(flat=True)
+    >>> clf = TRADESClassifier(eps=0.1, attack_steps=2, max_epochs=1, random_state=0)
+    >>> clf.fit(X_train, y_train).threat_model_
+    ThreatModel(eps=0.1, norm='linf', steps=2, step_size=None, bounds=(0.0, 1.0))
     """
 
     def __init__(

@@ -119,6 +119,15 @@ def default_network(sample_shape, n_classes, input_shape=None, **kwargs):
 
     ``input_shape`` reshapes flat rows into images first (the product must equal the
     number of features). ``kwargs`` are the ``module__*`` parameters.
+
+    Examples
+    --------
+    >>> type(default_network((30,), 2)).__name__
+    'MLP'
+    >>> type(default_network((1, 8, 8), 10)).__name__
+    'SmallCNN'
+    >>> default_network((64,), 10, input_shape=(1, 8, 8))[0]
+    Reshape(shape=(1, 8, 8))
     """
     if input_shape is not None:
         return nn.Sequential(

@@ -19,6 +19,22 @@ class Objective:
     to report as the batch's predictions. The inner maximisation runs inside
     :func:`~sklearn_robust.attacks.frozen`, so it never updates BatchNorm statistics or
     parameter gradients.
+
+    Examples
+    --------
+    A new method is one small class; here, training on uniform noise in the ball:
+
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from sklearn_robust import ThreatModel
+    >>> class NoiseTraining(Objective):
+    ...     def __call__(self, module, x, y, threat):
+    ...         logits = module(threat.uniform_start(x))
+    ...         return F.cross_entropy(logits, y), logits
+    >>> loss, logits = NoiseTraining()(torch.nn.Linear(3, 2), torch.zeros(4, 3),
+    ...                                torch.zeros(4, dtype=torch.long), ThreatModel(eps=0.1))
+    >>> logits.shape
+    torch.Size([4, 2])
     """
 
     #: Whether the objective uses the threat model (False for natural training).
@@ -49,6 +65,19 @@ def inner_maximise(module, x, threat, loss_fn, start):
 
     Runs with the module frozen (eval mode, no parameter gradients) and returns a detached
     tensor inside the threat model's ball and bounds.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from sklearn_robust import ThreatModel
+    >>> model, x, y = torch.nn.Linear(3, 2), torch.rand(4, 3), torch.zeros(4, dtype=torch.long)
+    >>> threat = ThreatModel(eps=0.1, steps=5, bounds=(0, 1))
+    >>> x_adv = inner_maximise(model, x, threat,
+    ...                        lambda logits: F.cross_entropy(logits, y, reduction="none"),
+    ...                        start="uniform")
+    >>> bool(threat.contains(x_adv, x).all())
+    True
     """
     with frozen(module):
         return threat.ascend(lambda x_adv: loss_fn(module(x_adv)), x, start=start)
