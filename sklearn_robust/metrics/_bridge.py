@@ -9,6 +9,7 @@ not differentiated, which is enough for black-box attacks such as Square.
 
 from __future__ import annotations
 
+import itertools
 from contextlib import contextmanager
 
 import numpy as np
@@ -26,18 +27,21 @@ _PROBA_FLOOR = 1e-12
 
 
 # ---------------------------------------------------------------------------- pieces
+def _work_dtype(device):
+    # The scalers run in float64 like scikit-learn's, except where float64 does not exist.
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 class _Affine(nn.Module):
-    """``x * mult + add`` per feature (in float64), then an optional clip: a fitted scaler."""
+    """``x * mult + add`` per feature (float64), then an optional clip: a fitted scaler."""
 
     def __init__(self, name, mult, add, clip=None, device=None):
         super().__init__()
         self.name = name
-        self.register_buffer(
-            "mult", torch.tensor(np.array(mult), dtype=torch.float64, device=device), persistent=False
-        )
-        self.register_buffer(
-            "add", torch.tensor(np.array(add), dtype=torch.float64, device=device), persistent=False
-        )
+        device = torch.device("cpu" if device is None else device)
+        for key, value in (("mult", mult), ("add", add)):
+            tensor = torch.tensor(np.array(value), dtype=_work_dtype(device), device=device)
+            self.register_buffer(key, tensor, persistent=False)
         self.clip = clip
 
     def forward(self, x):
@@ -175,7 +179,7 @@ class TorchClassifier(nn.Module):
     def forward(self, x):
         """Scores of a batch ``x`` given in the raw input space."""
         if len(self.preprocess):
-            z = x.to(torch.float64)
+            z = x.to(_work_dtype(x.device))
             for step in self.preprocess:
                 z = step(z)
             x = z.to(torch.float32)
@@ -364,7 +368,8 @@ def as_torch_classifier(estimator, *, gradients=True):
         n_features = None
     return TorchClassifier(
         estimator, _ProbaFunction(estimator), [], classes=classes, device="cpu",
-        differentiable=False, output="log_proba", bounds=None, n_features=n_features, sample_shape=sample_shape,
+        differentiable=False, output="log_proba", bounds=None, n_features=n_features,
+        sample_shape=sample_shape,
     )
 
 
@@ -383,15 +388,23 @@ def _torch_modules(estimator):
 
 
 @contextmanager
-def preserved_modes(estimator):
-    """Restore the train/eval flag of every torch submodule of ``estimator`` on exit.
+def preserved_state(estimator):
+    """Restore the train/eval flags of ``estimator``'s torch modules and the torch RNG on exit.
 
-    skorch's ``predict`` switches its modules to eval mode and leaves them so; the scorers
-    call ``predict`` and must leave the model as they found it.
+    skorch's ``predict`` switches its modules to eval mode and leaves them so, and each
+    DataLoader it builds draws a seed from the global torch RNG; the scorers call
+    ``predict`` and must leave the model, and the random state, as they found them.
     """
-    modes = [(m, m.training) for module in _torch_modules(estimator) for m in module.modules()]
+    modules = _torch_modules(estimator)
+    modes = [(m, m.training) for module in modules for m in module.modules()]
+    cuda = sorted({
+        t.device.index or 0 for module in modules
+        for t in itertools.chain(module.parameters(), module.buffers())
+        if t.device.type == "cuda"
+    })
     try:
-        yield
+        with torch.random.fork_rng(devices=cuda):
+            yield
     finally:
         for m, mode in modes:
             m.training = mode
@@ -407,6 +420,15 @@ def predict_like(estimator, array, X):
     return np.asarray(estimator.predict(array))
 
 
+def check_bounds_arg(bounds):
+    """Validate the ``bounds`` argument of the scorers: 'estimator', None or (low, high)."""
+    if isinstance(bounds, str):
+        if bounds != "estimator":
+            raise ValueError(f"bounds must be 'estimator', None or (low, high), got {bounds!r}.")
+        return bounds
+    return check_bounds(bounds)
+
+
 def resolve_bounds(bounds, bridge, X):
     """The attack's bounds in raw space from the ``bounds`` argument of the scorers.
 
@@ -416,9 +438,7 @@ def resolve_bounds(bounds, bridge, X):
     """
     sample_shape = tuple(X.shape[1:])
     X_np = X.detach().cpu().numpy()
-    if isinstance(bounds, str):
-        if bounds != "estimator":
-            raise ValueError(f"bounds must be 'estimator', None or (low, high), got {bounds!r}.")
+    if isinstance(check_bounds_arg(bounds), str):
         checked = bridge.bounds
         if checked is None:
             return None

@@ -8,9 +8,9 @@ import numbers
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .._threat import ThreatModel, check_bounds, check_eps, check_norm
+from .._threat import ThreatModel, check_eps, check_norm
 from ..attacks import frozen, make_generator
-from ._bridge import as_torch_classifier, preserved_modes, resolve_bounds
+from ._bridge import as_torch_classifier, check_bounds_arg, preserved_state, resolve_bounds
 from ._robust import _check_positive_int, _EstimatorScorer
 
 
@@ -100,11 +100,7 @@ def local_lipschitz_score(estimator, X, *, eps, norm="linf", steps=10, step_size
     if eps == 0:
         raise ValueError("eps must be > 0 for the local Lipschitz constant, got 0.")
     check_norm(norm)
-    if isinstance(bounds, str):
-        if bounds != "estimator":
-            raise ValueError(f"bounds must be 'estimator', None or (low, high), got {bounds!r}.")
-    else:
-        check_bounds(bounds)
+    check_bounds_arg(bounds)
     if not isinstance(steps, numbers.Integral) or isinstance(steps, bool) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}.")
     ThreatModel(eps=eps, norm=norm, steps=steps, step_size=step_size)  # validates
@@ -117,7 +113,7 @@ def local_lipschitz_score(estimator, X, *, eps, norm="linf", steps=10, step_size
     generator = make_generator(random_state, X_tensor.device)
 
     total = 0.0
-    with preserved_modes(estimator), frozen(model), torch.inference_mode(False):
+    with preserved_state(estimator), frozen(model), torch.inference_mode(False):
         for start in range(0, X_tensor.shape[0], batch_size):
             x = X_tensor[start:start + batch_size]
             total += float(_best_ratios(model, x, threat, generator).sum())
@@ -199,9 +195,9 @@ def make_lipschitz_scorer(*, eps, norm="linf", **kwargs):
     >>> from sklearn.preprocessing import StandardScaler
     >>> from sklearn_robust import NaturalClassifier
     >>> from sklearn_robust.metrics import make_lipschitz_scorer
-    >>> scorer = make_lipschitz_scorer(eps=0.1, random_state=0)
+    >>> scorer = make_lipschitz_scorer(eps=0.1, steps=5)
     >>> scorer
-    make_scorer(local_lipschitz_score, greater_is_better=False, eps=0.1, norm='linf', random_state=0)
+    make_scorer(local_lipschitz_score, greater_is_better=False, eps=0.1, norm='linf', steps=5)
     >>> X, y = load_breast_cancer(return_X_y=True)
     >>> pipe = make_pipeline(StandardScaler(), NaturalClassifier(max_epochs=2, random_state=0))
     >>> scorer(pipe.fit(X, y), X[:100], y[:100]) < 0

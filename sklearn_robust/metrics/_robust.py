@@ -8,11 +8,17 @@ import numbers
 import numpy as np
 import torch
 from sklearn.utils import column_or_1d
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-from .._threat import ThreatModel, check_bounds, check_eps, check_norm
+from .._threat import ThreatModel, check_eps, check_norm
 from ..attacks import ATTACKS, Attack
-from ._bridge import as_torch_classifier, predict_like, preserved_modes, resolve_bounds
+from ._bridge import (
+    as_torch_classifier,
+    check_bounds_arg,
+    predict_like,
+    preserved_state,
+    resolve_bounds,
+)
 
 # Evaluation steps of PGD when ``steps=None`` (REFERENCE: K 20-40).
 DEFAULT_STEPS = 20
@@ -50,7 +56,17 @@ def _check_positive_int(value, name):
 def _labels_equal(a, b):
     """Elementwise ``a == b`` for label arrays of any types (mismatched types are unequal)."""
     a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
-    return np.array([bool(u == v) for u, v in zip(a.tolist(), b.tolist())], dtype=bool)
+    return np.array([bool(u == v) for u, v in zip(a.tolist(), b.tolist(), strict=True)], dtype=bool)
+
+
+def _check_label_types(y, classes):
+    """Refuse string labels for numeric classes and the reverse, as ``accuracy_score`` does."""
+    kinds = {np.asarray(y).dtype.kind, np.asarray(classes).dtype.kind}
+    if kinds & {"U", "S"} and kinds & {"b", "i", "u", "f"}:
+        raise ValueError(
+            f"y holds labels of dtype {np.asarray(y).dtype}, but the estimator's classes_ "
+            f"have dtype {np.asarray(classes).dtype}: labels of different types never match."
+        )
 
 
 def _build_attack(attack, *, eps, norm, steps, step_size, restarts, bounds, attack_params,
@@ -134,6 +150,7 @@ def robust_accuracy_score(estimator, X, y, *, eps, norm="linf", attack="pgd", st
     y : array-like of shape (n_samples,)
         True labels. Labels the estimator never saw (not in ``classes_``) cannot be
         predicted: their points count as clean-incorrect, as in ``accuracy_score``.
+        String labels for numeric ``classes_`` (or the reverse) are an error.
     eps : float
         Radius of the threat ball, ``>= 0``, in raw input units.
     norm : {'linf', 'l2'}, default='linf'
@@ -184,8 +201,9 @@ def robust_accuracy_score(estimator, X, y, *, eps, norm="linf", attack="pgd", st
     ------
     ValueError
         For a negative ``eps``, an unknown ``norm`` or ``attack``, ``X`` and ``y`` of
-        different lengths, a gradient attack on a model without input gradients (the
-        message names the step), before any attack runs.
+        different lengths, labels of another type than ``classes_``, a gradient attack on
+        a model without input gradients (the message names the step), before any attack
+        runs.
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
 
@@ -226,25 +244,22 @@ def robust_accuracy_score(estimator, X, y, *, eps, norm="linf", attack="pgd", st
     """
     eps = check_eps(eps)
     check_norm(norm)
-    if isinstance(bounds, str):
-        if bounds != "estimator":
-            raise ValueError(f"bounds must be 'estimator', None or (low, high), got {bounds!r}.")
-    else:
-        check_bounds(bounds)
+    check_bounds_arg(bounds)
     uses_gradients, make_attack = _build_attack(
         attack, eps=eps, norm=norm, steps=steps, step_size=step_size, restarts=restarts,
         bounds=bounds, attack_params=attack_params, batch_size=batch_size,
         random_state=random_state, verbose=verbose,
     )
     y = column_or_1d(y, warn=True)
-    n_samples = _num_samples(X)
+    n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
     if n_samples != y.shape[0]:
         raise ValueError(f"X and y have different lengths: {n_samples} != {y.shape[0]}.")
     check_is_fitted(estimator)
     bridge = as_torch_classifier(estimator, gradients=uses_gradients)
+    _check_label_types(y, bridge.classes_)
     X_tensor = bridge.to_tensor(X)
 
-    with preserved_modes(estimator):
+    with preserved_state(estimator):
         pred = np.asarray(estimator.predict(X))
         correct = _labels_equal(pred, y)
         X_adv = X_tensor.detach().cpu().numpy().copy() if return_adversarial else None
@@ -345,7 +360,8 @@ def make_robust_scorer(*, eps, norm="linf", attack="pgd", **kwargs):
     Raises
     ------
     ValueError
-        For an invalid ``eps``, ``norm`` or ``attack``, at construction.
+        For an invalid ``eps``, ``norm``, ``attack`` or attack setting (``steps``,
+        ``restarts``...), at construction.
     TypeError
         For a keyword that :func:`robust_accuracy_score` does not take.
 
@@ -386,4 +402,10 @@ def make_robust_scorer(*, eps, norm="linf", attack="pgd", **kwargs):
             f"make_robust_scorer got unexpected keyword arguments {unknown}; allowed: "
             f"{sorted(allowed)}."
         )
+    params = inspect.signature(robust_accuracy_score).parameters
+    settings = {name: kwargs.get(name, params[name].default) for name in (
+        "steps", "step_size", "restarts", "bounds", "attack_params", "batch_size",
+        "random_state", "verbose")}
+    check_bounds_arg(settings["bounds"])  # fail now, not in the middle of a search
+    _build_attack(attack, eps=eps, norm=norm, **settings)
     return _RobustScorer(eps=eps, norm=norm, attack=attack, **kwargs)
