@@ -10,8 +10,12 @@ from ._version import __version__
 from .estimators import (
     AdversarialNetClassifier,
     ATClassifier,
+    FastATClassifier,
+    GRClassifier,
+    LLRClassifier,
     NaturalClassifier,
     RobustNetClassifier,
+    RSTClassifier,
     SCOREClassifier,
     TRADESClassifier,
 )
@@ -19,7 +23,11 @@ from .estimators import (
 __all__ = [
     "ATClassifier",
     "AdversarialNetClassifier",
+    "FastATClassifier",
+    "GRClassifier",
+    "LLRClassifier",
     "NaturalClassifier",
+    "RSTClassifier",
     "RobustNetClassifier",
     "SCOREClassifier",
     "TRADESClassifier",

@@ -1,18 +1,10 @@
 """Shared fixtures: sklearn's bundled data sets, scaled as the library's users would."""
 
-import os
-
 import numpy as np
 import pytest
-import torch
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
-
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # One thread per worker: pytest -n 2 on 2 cores would otherwise oversubscribe.
-    torch.set_num_threads(1)
-
 
 @pytest.fixture(scope="session")
 def digits_images():

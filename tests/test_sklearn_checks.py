@@ -2,7 +2,16 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_robust import ATClassifier, NaturalClassifier, SCOREClassifier, TRADESClassifier
+from sklearn_robust import (
+    ATClassifier,
+    FastATClassifier,
+    GRClassifier,
+    LLRClassifier,
+    NaturalClassifier,
+    RSTClassifier,
+    SCOREClassifier,
+    TRADESClassifier,
+)
 
 # Small budgets keep the ~55 checks per estimator fast; the checks' data are tiny.
 ESTIMATORS = [
@@ -10,6 +19,10 @@ ESTIMATORS = [
     ATClassifier(max_epochs=20, attack_steps=2, random_state=0),
     TRADESClassifier(max_epochs=20, attack_steps=2, random_state=0),
     SCOREClassifier(max_epochs=20, attack_steps=2, random_state=0),
+    RSTClassifier(max_epochs=20, attack_steps=2, random_state=0),
+    GRClassifier(max_epochs=20, attack_steps=2, random_state=0),
+    LLRClassifier(max_epochs=20, attack_steps=2, random_state=0),
+    FastATClassifier(max_epochs=20, attack_steps=2, random_state=0),
 ]
 
 # Every check passes: no expected failures are declared.

@@ -155,6 +155,23 @@ class TorchClassifier(nn.Module):
         The estimator's training input bounds translated to the raw input space, or None.
     steps : list of str
         The pipeline steps turned into torch operations (names and classes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_robust import NaturalClassifier
+    >>> from sklearn_robust.metrics import as_torch_classifier
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> pipe = make_pipeline(StandardScaler(), NaturalClassifier(max_epochs=2, random_state=0))
+    >>> model = as_torch_classifier(pipe.fit(X, y))
+    >>> type(model).__name__, model.output
+    ('TorchClassifier', 'logits')
+    >>> scores = model(model.to_tensor(X[:5])).detach().numpy()
+    >>> bool(np.all(scores.argmax(1) == pipe.predict(X[:5])))
+    True
     """
 
     def __init__(self, estimator, network, preprocess, *, classes, device, differentiable,

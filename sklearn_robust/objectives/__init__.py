@@ -6,8 +6,23 @@ Each maps ``(module, x, y, threat)`` to ``(loss, logits)``; the estimators in
 
 from ._at import PGDAdversarial
 from ._base import Objective, inner_maximise
+from ._fast_at import FastAdversarial
+from ._gr import GradientRegularization
+from ._llr import LLR
 from ._natural import Natural
+from ._rst import RST
 from ._score import SCORE
 from ._trades import TRADES
 
-__all__ = ["Natural", "Objective", "PGDAdversarial", "SCORE", "TRADES", "inner_maximise"]
+__all__ = [
+    "FastAdversarial",
+    "GradientRegularization",
+    "LLR",
+    "Natural",
+    "Objective",
+    "PGDAdversarial",
+    "RST",
+    "SCORE",
+    "TRADES",
+    "inner_maximise",
+]
