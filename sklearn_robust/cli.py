@@ -8,9 +8,10 @@ import sys
 
 
 def _demo(args):
-    from ._demo import format_table, run_demo, summary
+    from . import _demo
+    from ._demo import format_table, summary
 
-    rows = run_demo(
+    rows = _demo.run_demo(
         max_epochs=args.epochs, attack_steps=args.attack_steps, random_state=args.seed,
         progress=not args.json and not args.quiet,
         print_fn=(lambda *_: None) if args.json else print,
