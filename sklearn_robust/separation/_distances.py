@@ -13,6 +13,13 @@ How each norm is computed
     ``torch.cdist(p=inf)`` per block, in float32 when both inputs are float32 (then
     every block entry is the correctly rounded true distance: float32 subtraction and
     ``abs``/``max`` are exact up to one final rounding) and in float64 otherwise.
+    With 32 features or more, blocks are pruned without changing any result: the
+    maximum over the ``k`` most spread features is a lower bound of the distance, so a
+    pair whose bound already reaches the running minimum of its point(s) cannot lower
+    it and is never finished; the few survivors are finished by gathering (numpy).
+    Running minima start from a random sample of 256 reference points, and ``k``
+    adapts to the measured survival rates and costs. On image data most pairs are
+    settled by a few dozen pixels.
 ``'l1'``
     ``torch.cdist(p=1)`` per block in float64 (summation error ~1e-13 relative).
 ``'l2'``
@@ -32,6 +39,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 
 import numpy as np
 import torch
@@ -55,11 +63,21 @@ DEFAULT_CHUNK_BYTES = 128 * 2**20
 # same-label mask (1), candidate masks (3), a gathered threshold matrix (4) and the
 # int64 indices of candidates (16).
 _PAIR_BYTES = 32
-# Bytes per feature of one loaded row: the gathered copy and its converted copy.
-_ROW_FEATURE_BYTES = 16
+# Bytes per feature of one loaded row: the gathered copy, its permuted or converted
+# copies and, for l_inf pruning, the contiguous copy of the unfinished features.
+_ROW_FEATURE_BYTES = 24
 # Share of the budget kept for blocks; the rest bounds the exact re-check buffers.
 _BLOCK_SHARE = 0.75
 _U32 = 2.0**-24  # unit roundoff of float32
+# l_inf pruning: partial maxima over the most spread features bound the distance from
+# below; pairs whose bound already reaches the running minimum are never finished.
+_PRUNE_MIN_FEATURES = 32
+_PRUNE_MIN_K = 8
+# Initial cost of finishing one (pair, feature) by numpy gathering, relative to
+# torch.cdist; re-estimated from timings as blocks are processed.
+_GATHER_COST = 2.0
+_GATHER_PAIRS = 256
+_N_SEEDS = 256
 
 
 def check_norm(norm):
@@ -87,7 +105,7 @@ def block_size(n_features, chunk_bytes=None):
 
     A block holds ``s`` query rows, ``s`` reference rows and the ``s x s`` pairs
     between them; ``s`` is the largest integer with
-    ``32 s^2 + 2 * 16 * n_features * s <= 0.75 * chunk_bytes`` (worst-case bytes per
+    ``32 s^2 + 2 * 24 * n_features * s <= 0.75 * chunk_bytes`` (worst-case bytes per
     pair and per loaded feature), and at least 1. The remaining quarter of the budget
     bounds the exact re-check of ``'l2'`` candidates.
 
@@ -108,8 +126,8 @@ def block_size(n_features, chunk_bytes=None):
     >>> from sklearn_robust.separation._distances import block_size
     >>> s = block_size(784)
     >>> s
-    1454
-    >>> 32 * s**2 + 32 * 784 * s <= 0.75 * 128 * 2**20
+    1280
+    >>> 32 * s**2 + 48 * 784 * s <= 0.75 * 128 * 2**20
     True
     >>> block_size(784, chunk_bytes=1)
     1
@@ -124,9 +142,7 @@ def block_size(n_features, chunk_bytes=None):
 
 
 def _validate_points(X, name):
-    X = check_array(
-        X, dtype=[np.float64, np.float32], order="C", allow_nd=True, input_name=name
-    )
+    X = check_array(X, dtype=[np.float64, np.float32], order="C", allow_nd=True, input_name=name)
     return X.reshape(X.shape[0], -1)
 
 
@@ -164,23 +180,31 @@ class _Engine:
     """Blocks of distances between rows of ``XQ`` and rows of ``XR``, and their minima.
 
     ``XQ`` and ``XR`` are validated C-ordered float arrays; ``XR`` may be ``XQ``. Running
-    minima live in float64 numpy arrays indexed by "slots" (a query index, or
-    ``query * n_classes + class`` for the per-class matrix).
+    minima live in float64 numpy arrays: ``approx`` (what the blocks say; squared for
+    ``'l2'``) and, for ``'l2'``, ``exact`` (float64 re-measured distances).
     """
 
     def __init__(self, XQ, XR, norm, chunk_bytes, device):
         self.XQ, self.XR, self.norm = XQ, XR, check_norm(norm)
         budget = check_chunk_bytes(chunk_bytes)
         self.device = torch.device("cpu" if device is None else device)
-        n_features = XQ.shape[1]
+        self.n_features = n_features = XQ.shape[1]
         self.size = block_size(n_features, budget)
         # Exact re-check buffers: pairs x features x (two gathers + difference) x 8 bytes.
         self.recheck_rows = max(1, int((1 - _BLOCK_SHARE) * budget) // (24 * n_features))
         self.recheck = norm == "l2"
         self.center = None
+        self.perm = None
+        self.prune = False
         if norm == "linf":
             both32 = XQ.dtype == np.float32 and XR.dtype == np.float32
             self.work = np.float32 if both32 else np.float64
+            if n_features >= _PRUNE_MIN_FEATURES and self.device.type == "cpu":
+                # Most spread features first: their partial max is the best lower bound.
+                self.prune = True
+                self.perm = np.argsort(-self._column_std(XR), kind="stable")
+                self.k = _even(n_features // 8)
+                self.gather_cost = _GATHER_COST
         elif norm == "l1":
             self.work = np.float64
         else:
@@ -195,41 +219,53 @@ class _Engine:
             self.band_r = 2.0 * const * (sq_r + sq_q.max())
 
     # ------------------------------------------------------------------ helpers
-    def _chunks(self, n):
+    def chunks(self, n):
         return [(start, min(start + self.size, n)) for start in range(0, n, self.size)]
 
     def _column_mean(self, X):
         total = np.zeros(X.shape[1])
-        for start, stop in self._chunks(X.shape[0]):
+        for start, stop in self.chunks(X.shape[0]):
             total += X[start:stop].sum(axis=0, dtype=np.float64)
         return total / X.shape[0]
 
+    def _column_std(self, X):
+        mean = self._column_mean(X)
+        total = np.zeros(X.shape[1])
+        for start, stop in self.chunks(X.shape[0]):
+            total += np.square(np.subtract(X[start:stop], mean, dtype=np.float64)).sum(axis=0)
+        return np.sqrt(total / X.shape[0])
+
     def _centred_sq_norms(self, X):
         out = np.empty(X.shape[0])
-        for start, stop in self._chunks(X.shape[0]):
+        for start, stop in self.chunks(X.shape[0]):
             diff = np.subtract(X[start:stop], self.center, dtype=np.float64)
             out[start:stop] = np.einsum("ij,ij->i", diff, diff)
         return out
 
+    def tensor(self, a, dtype=None):
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device, dtype=dtype)
+
+    @staticmethod
+    def numpy(t):
+        return t.to("cpu").numpy().astype(np.float64, copy=False)
+
     def load(self, X, idx):
         """Rows ``idx`` of ``X`` as a fresh tensor of the working dtype on the device."""
         block = X[idx]
+        if self.perm is not None:
+            block = block[:, self.perm]
         if self.center is not None:
             block = np.subtract(block, self.center, dtype=np.float64)
-        block = np.ascontiguousarray(block, dtype=self.work)
-        return torch.from_numpy(block).to(self.device)
+        return torch.from_numpy(np.ascontiguousarray(block, dtype=self.work)).to(self.device)
 
-    def distances(self, Qc, Rc):
-        """Block of distances (``'l2'``: approximate squared distances)."""
-        if self.norm == "linf":
-            return torch.cdist(Qc, Rc, p=float("inf"))
-        if self.norm == "l1":
-            return torch.cdist(Qc, Rc, p=1.0)
-        D = Qc @ Rc.T
-        D.mul_(-2.0)
-        D.add_((Qc * Qc).sum(1)[:, None])
-        D.add_((Rc * Rc).sum(1)[None, :])
-        return D.clamp_(min=0.0)
+    def same_label(self, q_codes, r_codes):
+        """Boolean block of pairs with equal labels, or None when there is none.
+
+        Both code runs are sorted, so disjoint ranges share no label.
+        """
+        if q_codes[0] > r_codes[-1] or r_codes[0] > q_codes[-1]:
+            return None
+        return self.tensor(q_codes)[:, None] == self.tensor(r_codes)[None, :]
 
     def exact(self, iq, ir):
         """Float64 distances between rows ``iq`` of ``XQ`` and rows ``ir`` of ``XR``."""
@@ -246,40 +282,99 @@ class _Engine:
                 out[start:stop] = np.abs(diff).max(axis=1, initial=0.0)
         return out
 
-    def _to_numpy(self, t):
-        return t.to("cpu").numpy().astype(np.float64, copy=False)
+    # ------------------------------------------------------------------ one block
+    def block(self, Qc, Rc, same, need):
+        """Distances of a block; pairs with equal labels are +inf.
 
-    def _tensor(self, a, dtype=None):
-        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device, dtype=dtype)
+        ``need(lower_bound_block)`` says which pairs could still lower a running minimum;
+        with pruning (``'linf'``), the other pairs keep a lower bound instead of their
+        distance, which leaves every minimum unchanged.
+        """
+        if self.prune and need is not None:
+            return self._linf_pruned(Qc, Rc, same, need)
+        if self.norm == "linf":
+            D = torch.cdist(Qc, Rc, p=float("inf"))
+        elif self.norm == "l1":
+            D = torch.cdist(Qc, Rc, p=1.0)
+        else:
+            D = Qc @ Rc.T
+            D.mul_(-2.0)
+            D.add_((Qc * Qc).sum(1)[:, None])
+            D.add_((Rc * Rc).sum(1)[None, :])
+            D.clamp_(min=0.0)
+        if same is not None:
+            D.masked_fill_(same, float("inf"))
+        return D
 
-    @staticmethod
-    def _thresholds(approx, band):
-        # Nothing can be a candidate for a slot without a finite running minimum yet.
-        with np.errstate(invalid="ignore"):
-            thr = approx + band
-        return np.where(np.isfinite(thr), thr, -1.0)
+    def _linf_pruned(self, Qc, Rc, same, need):
+        # Lower bound: the max over the k most spread features, in two halves so that the
+        # survival rate at k/2 is known too (to adapt k, see _adapt).
+        p, k = self.n_features, self.k
+        half = k // 2
+        inf = float("inf")
+        tic = time.perf_counter()
+        LB = torch.cdist(Qc[:, :half], Rc[:, :half], p=inf)
+        if same is not None:
+            LB.masked_fill_(same, inf)
+        n_half = int(need(LB).sum())
+        torch.maximum(LB, torch.cdist(Qc[:, half:k], Rc[:, half:k], p=inf), out=LB)
+        t_bound = time.perf_counter() - tic
+        mask = need(LB)
+        n_need = int(mask.sum())
+        self._adapt(n_half / LB.numel(), n_need / LB.numel())
+        if n_need * self.gather_cost > LB.numel():
+            # Dense enough: finish every pair with the remaining features.
+            del mask
+            return torch.maximum(LB, torch.cdist(Qc[:, k:], Rc[:, k:], p=inf), out=LB)
+        ci, cj = (t.numpy() for t in torch.nonzero(mask, as_tuple=True))
+        del mask
+        if len(ci):
+            tic = time.perf_counter()
+            lb = LB.numpy()  # shares memory with LB
+            tail = _tail_max(
+                np.ascontiguousarray(Qc.numpy()[:, k:]),
+                np.ascontiguousarray(Rc.numpy()[:, k:]),
+                ci,
+                cj,
+            )
+            lb[ci, cj] = np.maximum(lb[ci, cj], tail)
+            t_tail = time.perf_counter() - tic
+            work_tail, work_bound = len(ci) * (p - k), LB.numel() * k
+            if work_tail > 2**20 and t_bound > 0:
+                # Measured cost of a gathered (pair, feature) relative to cdist's.
+                ratio = (t_tail / work_tail) / (t_bound / work_bound)
+                ratio = min(max(ratio, 0.25), 16.0)
+                self.gather_cost = 0.7 * self.gather_cost + 0.3 * ratio
+        return LB
 
-    # ------------------------------------------------------------------ block updates
-    def mask_same_label(self, D, q_codes, r_codes):
-        """Set the distance of pairs with equal labels to +inf (they never count)."""
-        # Both code runs are sorted: disjoint ranges share no label.
-        if q_codes[0] > r_codes[-1] or r_codes[0] > q_codes[-1]:
-            return
-        same = self._tensor(q_codes)[:, None] == self._tensor(r_codes)[None, :]
-        D.masked_fill_(same, float("inf"))
+    def _adapt(self, rho_half, rho):
+        """Pick the next block's k from the survival rates at k/2 and k (cost model)."""
+        p, k, g = self.n_features, self.k, self.gather_cost
 
-    def update_other(self, D, qi, ri, approx, exact, symmetric):
+        def cost(kk, r):
+            return kk / p + min(g * r, 1.0) * (1.0 - kk / p)
+
+        # Survival falls roughly geometrically with k: rho(2k) ~ rho(k)^2 / rho(k/2).
+        rho_double = min(rho, rho * rho / rho_half) if rho_half > 0 else 0.0
+        best, best_cost = k, cost(k, rho)
+        if k // 2 >= _PRUNE_MIN_K and cost(k // 2, rho_half) < 0.95 * best_cost:
+            best, best_cost = k // 2, cost(k // 2, rho_half)
+        if 2 * k <= p // 2 and cost(2 * k, rho_double) < 0.95 * best_cost:
+            best = 2 * k
+        self.k = _even(best)
+
+    # ------------------------------------------------------------------ folding minima
+    def fold_other(self, D, qi, ri, approx, exact, symmetric):
         """Fold a block into per-point minima (rows, and columns when symmetric)."""
-        approx[qi] = np.minimum(approx[qi], self._to_numpy(D.amin(dim=1)))
+        approx[qi] = np.minimum(approx[qi], self.numpy(D.amin(dim=1)))
         if symmetric:
-            approx[ri] = np.minimum(approx[ri], self._to_numpy(D.amin(dim=0)))
+            approx[ri] = np.minimum(approx[ri], self.numpy(D.amin(dim=0)))
         if not self.recheck:
             return
-        thr_q = self._thresholds(approx[qi], self.band_q[qi])
-        mask = D <= self._tensor(thr_q, D.dtype)[:, None]
+        mask = D <= self.tensor(_band_threshold(approx[qi], self.band_q[qi]), D.dtype)[:, None]
         if symmetric:
-            thr_r = self._thresholds(approx[ri], self.band_r[ri])
-            mask |= D <= self._tensor(thr_r, D.dtype)[None, :]
+            thr_r = _band_threshold(approx[ri], self.band_r[ri])
+            mask |= D <= self.tensor(thr_r, D.dtype)[None, :]
         ci, cj = (t.to("cpu").numpy() for t in torch.nonzero(mask, as_tuple=True))
         del mask
         vals = self.exact(qi[ci], ri[cj])
@@ -287,23 +382,72 @@ class _Engine:
         if symmetric:
             np.minimum.at(exact, ri[cj], vals)
 
-    def update_matrix(self, D, qi, ri, r_codes, approx, exact):
+    def fold_matrix(self, D, qi, ri, r_codes, approx, exact):
         """Fold a block into the (n_queries, n_classes) minima; columns sorted by class."""
         cuts = np.flatnonzero(np.diff(r_codes)) + 1
         for start, stop in zip(np.r_[0, cuts], np.r_[cuts, len(r_codes)], strict=True):
             c = r_codes[start]
-            seg_min = self._to_numpy(D[:, start:stop].amin(dim=1))
-            approx[qi, c] = np.minimum(approx[qi, c], seg_min)
+            approx[qi, c] = np.minimum(approx[qi, c], self.numpy(D[:, start:stop].amin(dim=1)))
         if not self.recheck:
             return
-        thr = self._thresholds(approx[qi], self.band_q[qi][:, None])
-        thr = self._tensor(thr, D.dtype)[:, self._tensor(r_codes)]
-        mask = D <= thr
-        del thr
+        thr = _band_threshold(approx[qi], self.band_q[qi][:, None])
+        mask = D <= self.tensor(thr, D.dtype)[:, self.tensor(r_codes)]
         ci, cj = (t.to("cpu").numpy() for t in torch.nonzero(mask, as_tuple=True))
         del mask
         vals = self.exact(qi[ci], ri[cj])
         np.minimum.at(exact, (qi[ci], r_codes[cj]), vals)
+
+
+def _even(k):
+    return max(_PRUNE_MIN_K, 2 * (int(k) // 2))
+
+
+def _band_threshold(approx, band):
+    """Re-check threshold ``approx + band``; -1 (no candidate) where approx is inf."""
+    with np.errstate(invalid="ignore"):
+        thr = approx + band
+    return np.where(np.isfinite(thr), thr, -1.0)
+
+
+def _tail_max(Q, R, ci, cj):
+    """``max_j |Q[ci, j] - R[cj, j]|`` for listed pairs.
+
+    Pairs are processed in fixed batches (not per sample), small enough that the two
+    gathered batches stay in cache.
+    """
+    out = np.empty(len(ci), dtype=Q.dtype)
+    m = _GATHER_PAIRS
+    A = np.empty((m, Q.shape[1]), dtype=Q.dtype)
+    B = np.empty_like(A)
+    for start in range(0, len(ci), m):
+        stop = min(start + m, len(ci))
+        a, b = A[: stop - start], B[: stop - start]
+        np.take(Q, ci[start:stop], axis=0, out=a)
+        np.take(R, cj[start:stop], axis=0, out=b)
+        np.subtract(a, b, out=a)
+        np.abs(a, out=a)
+        a.max(axis=1, out=out[start:stop])
+    return out
+
+
+def _seeds(engine, r_codes, n_queries, per_class=False):
+    """A few reference points measured first, so that pruning bites from the first block.
+
+    Returns sorted-by-class indices into the references, or None when pruning is off or
+    the problem is small (a handful of blocks, computed densely).
+    """
+    n_ref = len(r_codes)
+    if not engine.prune or n_ref <= 4 * engine.size or n_queries <= engine.size:
+        return None
+    rng = np.random.default_rng(0)
+    if per_class:
+        classes = np.unique(r_codes)
+        take = -(-_N_SEEDS // len(classes))
+        picked = [rng.permutation(np.flatnonzero(r_codes == c))[:take] for c in classes]
+        idx = np.concatenate(picked)
+    else:
+        idx = rng.choice(n_ref, size=min(_N_SEEDS, n_ref), replace=False)
+    return idx[np.lexsort((idx, r_codes[idx]))]
 
 
 def _other_symmetric(engine, codes):
@@ -313,7 +457,17 @@ def _other_symmetric(engine, codes):
     sorted_codes = codes[order]
     approx = np.full(n, np.inf)
     exact = np.full(n, np.inf) if engine.recheck else None
-    chunks = engine._chunks(n)
+    chunks = engine.chunks(n)
+    seeds = _seeds(engine, codes, n)
+    prune = seeds is not None  # small problems: a few dense blocks are cheaper
+    if seeds is not None:  # every point's minimum starts finite, rows and columns alike
+        Sc = engine.load(engine.XR, seeds)
+        for a0, a1 in chunks:
+            qi, qc = order[a0:a1], sorted_codes[a0:a1]
+            D = engine.block(
+                engine.load(engine.XQ, qi), Sc, engine.same_label(qc, codes[seeds]), None
+            )
+            engine.fold_other(D, qi, seeds, approx, exact, symmetric=False)
     for i, (a0, a1) in enumerate(chunks):
         qi, qc = order[a0:a1], sorted_codes[a0:a1]
         Qc = engine.load(engine.XQ, qi)
@@ -323,9 +477,14 @@ def _other_symmetric(engine, codes):
                 continue  # one class only: no pair counts
             ri = order[b0:b1]
             Rc = Qc if b0 == a0 else engine.load(engine.XR, ri)
-            D = engine.distances(Qc, Rc)
-            engine.mask_same_label(D, qc, rc)
-            engine.update_other(D, qi, ri, approx, exact, symmetric=True)
+
+            def need(lb, qi=qi, ri=ri):
+                thr_q = engine.tensor(approx[qi], lb.dtype)[:, None]
+                thr_r = engine.tensor(approx[ri], lb.dtype)[None, :]
+                return (lb < thr_q) | (lb < thr_r)
+
+            D = engine.block(Qc, Rc, engine.same_label(qc, rc), need if prune else None)
+            engine.fold_other(D, qi, ri, approx, exact, symmetric=True)
             del D
     return exact if engine.recheck else approx
 
@@ -338,17 +497,28 @@ def _other_cross(engine, q_codes, r_codes):
     n = len(q_codes)
     approx = np.full(n, np.inf)
     exact = np.full(n, np.inf) if engine.recheck else None
-    r_chunks = engine._chunks(len(r_codes))
-    for a0, a1 in engine._chunks(n):
+    r_chunks = engine.chunks(len(r_codes))
+    seeds = _seeds(engine, r_codes, n)
+    prune = seeds is not None
+    for a0, a1 in engine.chunks(n):
         qi, qc = q_order[a0:a1], q_sorted[a0:a1]
         Qc = engine.load(engine.XQ, qi)
+        if seeds is not None:
+            same = engine.same_label(qc, r_codes[seeds])
+            D = engine.block(Qc, engine.load(engine.XR, seeds), same, None)
+            engine.fold_other(D, qi, seeds, approx, exact, symmetric=False)
+
+        def need(lb, qi=qi):
+            return lb < engine.tensor(approx[qi], lb.dtype)[:, None]
+
         for b0, b1 in r_chunks:
             rc = r_sorted[b0:b1]
             if qc[0] == qc[-1] == rc[0] == rc[-1]:
                 continue
-            D = engine.distances(Qc, engine.load(engine.XR, r_order[b0:b1]))
-            engine.mask_same_label(D, qc, rc)
-            engine.update_other(D, qi, r_order[b0:b1], approx, exact, symmetric=False)
+            ri = r_order[b0:b1]
+            same = engine.same_label(qc, rc)
+            D = engine.block(Qc, engine.load(engine.XR, ri), same, need if prune else None)
+            engine.fold_other(D, qi, ri, approx, exact, symmetric=False)
             del D
     return exact if engine.recheck else approx
 
@@ -360,14 +530,23 @@ def _class_matrix(engine, r_codes, n_classes):
     n = engine.XQ.shape[0]
     approx = np.full((n, n_classes), np.inf)
     exact = np.full((n, n_classes), np.inf) if engine.recheck else None
-    r_chunks = engine._chunks(len(r_codes))
-    for a0, a1 in engine._chunks(n):
+    r_chunks = engine.chunks(len(r_codes))
+    seeds = _seeds(engine, r_codes, n, per_class=True)
+    prune = seeds is not None
+    for a0, a1 in engine.chunks(n):
         qi = np.arange(a0, a1)
         Qc = engine.load(engine.XQ, qi)
+        if seeds is not None:
+            D = engine.block(Qc, engine.load(engine.XR, seeds), None, None)
+            engine.fold_matrix(D, qi, seeds, r_codes[seeds], approx, exact)
         for b0, b1 in r_chunks:
-            ri = r_order[b0:b1]
-            D = engine.distances(Qc, engine.load(engine.XR, ri))
-            engine.update_matrix(D, qi, ri, r_sorted[b0:b1], approx, exact)
+            ri, rc = r_order[b0:b1], r_sorted[b0:b1]
+
+            def need(lb, qi=qi, rc=rc):
+                return lb < engine.tensor(approx[qi][:, rc], lb.dtype)
+
+            D = engine.block(Qc, engine.load(engine.XR, ri), None, need if prune else None)
+            engine.fold_matrix(D, qi, ri, rc, approx, exact)
             del D
     return exact if engine.recheck else approx
 
@@ -439,23 +618,35 @@ def nearest_other_class_distances(
         classes, codes, _ = encode_labels(y)
         if len(classes) < 2:
             raise ValueError(
-                f"need at least 2 classes to measure separation, got {len(classes)}."
+                f"need at least 2 classes to measure separation, got {len(classes)} class."
             )
-        engine = _Engine(X, X, norm, chunk_bytes, device)
-        return _other_symmetric(engine, codes)
+        return train_train(X, codes, norm=norm, chunk_bytes=chunk_bytes, device=device)
     if y_ref is None:
         raise ValueError("X_ref was given without y_ref.")
     X_ref = _validate_points(X_ref, "X_ref")
     y_ref = _validate_labels(y_ref, X_ref.shape[0], "y_ref")
     if X_ref.shape[1] != X.shape[1]:
-        raise ValueError(
-            f"X has {X.shape[1]} features but X_ref has {X_ref.shape[1]}."
-        )
+        raise ValueError(f"X has {X.shape[1]} features but X_ref has {X_ref.shape[1]}.")
     classes, r_codes, q_codes = encode_labels(y_ref, y)
     if len(classes) < 2 and np.any(q_codes == 0):
         raise ValueError("some queries have no reference point of another label.")
+    return test_train(X, q_codes, X_ref, r_codes, norm=norm, chunk_bytes=chunk_bytes, device=device)
+
+
+def train_train(X, codes, *, norm="linf", chunk_bytes=None, device=None):
+    """Array-level train-train distances: ``X`` validated, ``codes`` integer labels."""
+    return _other_symmetric(_Engine(X, X, norm, chunk_bytes, device), codes)
+
+
+def test_train(X, q_codes, X_ref, r_codes, *, norm="linf", chunk_bytes=None, device=None):
+    """Array-level test-train distances (query code -1: label absent from the references)."""
+    return _other_cross(_Engine(X, X_ref, norm, chunk_bytes, device), q_codes, r_codes)
+
+
+def class_matrix(X, X_ref, r_codes, n_classes, *, norm="linf", chunk_bytes=None, device=None):
+    """Array-level per-class distances, columns indexed by the codes ``0..n_classes-1``."""
     engine = _Engine(X, X_ref, norm, chunk_bytes, device)
-    return _other_cross(engine, q_codes, r_codes)
+    return _class_matrix(engine, r_codes, n_classes)
 
 
 def class_distances(X, X_ref, y_ref, *, norm="linf", chunk_bytes=None, device=None):
@@ -505,4 +696,6 @@ def class_distances(X, X_ref, y_ref, *, norm="linf", chunk_bytes=None, device=No
     if X_ref.shape[1] != X.shape[1]:
         raise ValueError(f"X has {X.shape[1]} features but X_ref has {X_ref.shape[1]}.")
     classes, r_codes, _ = encode_labels(y_ref)
-    return _class_matrix(_Engine(X, X_ref, norm, chunk_bytes, device), r_codes, len(classes))
+    return class_matrix(
+        X, X_ref, r_codes, len(classes), norm=norm, chunk_bytes=chunk_bytes, device=device
+    )
