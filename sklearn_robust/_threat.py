@@ -64,6 +64,41 @@ def check_bounds(bounds, name="bounds"):
     return low.astype(np.float32), high.astype(np.float32)
 
 
+def check_bounds_contain(bounds, X, name="bounds"):
+    """:func:`check_bounds`, then check the bounds fit one sample of ``X`` and contain ``X``.
+
+    Returns ``None`` or the ``(low, high)`` pair; raises ``ValueError`` naming the problem
+    (shapes that do not broadcast to one sample, or data outside the bounds: values are
+    never clipped silently).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_bounds_contain((0.0, 1.0), np.array([[0.2, 0.9]]))
+    (array(0., dtype=float32), array(1., dtype=float32))
+    >>> check_bounds_contain((0.0, 0.5), np.array([[0.2, 0.9]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: X has values outside the declared bounds (0.0, 0.5); widen them.
+    """
+    checked = check_bounds(bounds, name)
+    if checked is None:
+        return None
+    low, high = checked
+    sample_shape = tuple(np.shape(X)[1:])
+    for b in (low, high):
+        try:
+            np.broadcast_shapes(b.shape, sample_shape)
+        except ValueError:
+            raise ValueError(
+                f"{name} must be scalars or broadcast to one sample's shape {sample_shape}, "
+                f"got shape {b.shape}."
+            ) from None
+    if np.any(X < low - 1e-6) or np.any(X > high + 1e-6):
+        raise ValueError(f"X has values outside the declared {name} {bounds!r}; widen them.")
+    return low, high
+
+
 @dataclass(frozen=True)
 class ThreatModel:
     """The adversary's budget: an ``eps``-ball in a norm, a step rule and input bounds.

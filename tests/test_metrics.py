@@ -306,7 +306,7 @@ def test_bounds_translated_through_scalers(cancer_raw):
     )
     assert (X_free > upper + 1.0).any() or (X_free < lower - 1.0).any()
     # Explicit bounds must contain X.
-    with pytest.raises(ValueError, match="outside bounds"):
+    with pytest.raises(ValueError, match="outside the declared bounds"):
         robust_accuracy_score(pipe, X_test, y_test, eps=0.1, bounds=(0.0, 1.0))
 
 

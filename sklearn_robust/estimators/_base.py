@@ -20,7 +20,7 @@ from skorch import NeuralNet, NeuralNetClassifier
 from skorch.dataset import unpack_data
 from skorch.utils import is_dataset, to_tensor
 
-from .._threat import ThreatModel, check_bounds, check_eps, check_norm
+from .._threat import ThreatModel, check_bounds, check_bounds_contain, check_eps, check_norm
 from ..objectives import Natural
 from ._device import resolve_device, rng_devices
 from ._networks import Reshape, check_input_shape, default_network
@@ -449,22 +449,7 @@ class AdversarialNetClassifier(RobustNetClassifier):
         if isinstance(bounds, str):
             bounds = (float(X.min()), float(X.max()))
         else:
-            checked = check_bounds(bounds)
-            if checked is not None:
-                low, high = checked
-                try:
-                    np.broadcast_shapes(low.shape, X.shape[1:])
-                    np.broadcast_shapes(high.shape, X.shape[1:])
-                except ValueError:
-                    raise ValueError(
-                        f"bounds must be scalars or broadcast to one sample's shape "
-                        f"{X.shape[1:]}, got shapes {low.shape} and {high.shape}."
-                    ) from None
-                if np.any(X < low - 1e-6) or np.any(X > high + 1e-6):
-                    raise ValueError(
-                        "X has values outside the declared bounds; widen bounds or "
-                        "use bounds='auto'."
-                    )
+            check_bounds_contain(bounds, X)
         return ThreatModel(eps=self.eps, norm=self.norm, steps=self.attack_steps,
                            step_size=self.step_size, bounds=bounds)
 

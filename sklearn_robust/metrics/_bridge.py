@@ -19,7 +19,7 @@ from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, Stan
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
-from .._threat import check_bounds
+from .._threat import check_bounds, check_bounds_contain
 
 _SCALERS = (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler)
 # Probabilities are floored at this value before the log of the black-box scores.
@@ -465,18 +465,4 @@ def resolve_bounds(bounds, bridge, X):
         low = np.minimum(np.broadcast_to(low, sample_shape), X_np.min(axis=0))
         high = np.maximum(np.broadcast_to(high, sample_shape), X_np.max(axis=0))
         return low.astype(np.float32), high.astype(np.float32)
-    checked = check_bounds(bounds)
-    if checked is None:
-        return None
-    low, high = checked
-    for b in (low, high):
-        try:
-            np.broadcast_shapes(b.shape, sample_shape)
-        except ValueError:
-            raise ValueError(
-                f"bounds must be scalars or broadcast to one sample's shape {sample_shape}, "
-                f"got shape {b.shape}."
-            ) from None
-    if np.any(X_np < low - 1e-6) or np.any(X_np > high + 1e-6):
-        raise ValueError("X has values outside bounds; widen bounds or pass bounds=None.")
-    return low, high
+    return check_bounds_contain(bounds, X_np)
