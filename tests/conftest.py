@@ -6,6 +6,7 @@ from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+
 @pytest.fixture(scope="session")
 def digits_images():
     """Digits as (N, 1, 8, 8) float32 images in [0, 1], 25% stratified hold-out."""

@@ -46,7 +46,7 @@ def test_warm_start_and_partial_fit_continue(data):
     first = [p.detach().clone() for p in clf.module_.parameters()]
     clf.fit(X, y)
     assert len(clf.history) == 4
-    assert any(not torch.equal(a, b) for a, b in zip(first, clf.module_.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(first, clf.module_.parameters(), strict=True))
     clf2 = NaturalClassifier(max_epochs=1, random_state=0)
     clf2.partial_fit(X, y).partial_fit(X, y)
     assert len(clf2.history) == 2

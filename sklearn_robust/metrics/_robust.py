@@ -269,10 +269,12 @@ def robust_accuracy_score(estimator, X, y, *, eps, norm="linf", attack="pgd", st
             attack_obj = make_attack(resolve_bounds(bounds, bridge, X_tensor))
             # Clean-correct points: the label is the prediction, a member of classes_.
             index = {label: i for i, label in enumerate(np.asarray(bridge.classes_).tolist())}
-            targets = torch.as_tensor([index[label] for label in pred[idx].tolist()],
-                                      dtype=torch.long)
+            # Built outside inference mode: autograd cannot save inference tensors (a caller
+            # under torch.inference_mode() would otherwise make the attack fail).
             with torch.inference_mode(False), torch.enable_grad():
-                adv = attack_obj(bridge, X_tensor[torch.as_tensor(idx)], targets)
+                targets = torch.as_tensor([index[label] for label in pred[idx].tolist()],
+                                          dtype=torch.long)
+                adv = attack_obj(bridge, X_tensor[torch.as_tensor(idx)].clone(), targets)
             adv = adv.detach().cpu().numpy()
             robust[idx] = _labels_equal(predict_like(estimator, adv, X), y[idx])
             if X_adv is not None:

@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_feature_names_in,
+    check_consistent_length,
     check_is_fitted,
     column_or_1d,
     validate_data,
@@ -224,6 +225,7 @@ class RSeparation(TransformerMixin, BaseEstimator):
         """
         D = self.transform(X)
         y = column_or_1d(y, warn=True)
+        check_consistent_length(D, y, sample_weight)
         correct = self.classes_[np.argmin(D, axis=1)] == y
         if self.eps is not None:
             two = np.partition(D, 1, axis=1)[:, :2]
