@@ -13,6 +13,7 @@ PUBLIC_MODULES = [
     "sklearn_robust.metrics",
     "sklearn_robust.separation",
     "sklearn_robust.datasets",
+    "sklearn_robust.callbacks",
 ]
 
 
