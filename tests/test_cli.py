@@ -51,3 +51,46 @@ def test_unknown_command_exits_with_usage():
     with pytest.raises(SystemExit) as info:
         main(["frobnicate"])
     assert info.value.code == 2
+
+
+def test_separation_bundled_and_files(tmp_path, capsys):
+    import numpy as np
+    from sklearn.datasets import load_wine
+
+    assert main(["separation", "wine", "--eps", "0.1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_train"] + report["n_test"] == 178 and report["separated"] is True
+    X, y = load_wine(return_X_y=True)
+    np.savez(tmp_path / "wine.npz", X=X, y=y)
+    np.savetxt(tmp_path / "wine.csv", np.column_stack([X, y]), delimiter=",")
+    results = []
+    for name in ("wine.npz", "wine.csv"):
+        main(["separation", str(tmp_path / name), "--json", "--norm", "l2"])
+        results.append(json.loads(capsys.readouterr().out))
+    assert results[0]["train_train_min"] == pytest.approx(results[1]["train_train_min"])
+    main(["separation", "digits"])
+    assert "train-train" in capsys.readouterr().out
+
+
+def test_separation_rejects_unknown_data():
+    with pytest.raises(ValueError, match="unknown data set"):
+        main(["separation", "nonexistent.xyz"])
+
+
+def test_evaluate_saved_model(tmp_path, capsys):
+    import joblib
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    from sklearn_robust import NaturalClassifier
+    from sklearn_robust.cli import load_dataset
+
+    X, y = load_dataset("digits")
+    model = make_pipeline(MinMaxScaler(), NaturalClassifier(max_epochs=3, random_state=0))
+    joblib.dump(model.fit(X, y), tmp_path / "model.joblib")
+    assert main(["evaluate", str(tmp_path / "model.joblib"), "digits", "--test-size", "0.2",
+                 "--eps", "0.1", "--lipschitz", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_samples"] == 360
+    assert 0 <= result["robust_accuracy"] <= result["clean_accuracy"] <= 1
+    assert result["local_lipschitz"] > 0
