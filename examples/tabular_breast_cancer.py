@@ -15,7 +15,6 @@ import time
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_robust import ATClassifier, NaturalClassifier, SCOREClassifier, TRADESClassifier

@@ -475,3 +475,14 @@ def test_beats_natural_under_pgd(cls, params, small_split, natural_accuracies):
           f"natural: clean {nat_clean:.3f} robust {nat_robust:.3f}")
     assert robust >= nat_robust + 0.10
     assert clean >= 0.85
+
+
+def test_llr_and_gr_with_dropout_do_not_collapse(digits_flat):
+    """Regression: with independent dropout masks in l(x) and l(x + delta), LLR's linearity
+    term rewarded a constant network (loss stuck at ln 10, 10% accuracy)."""
+    from sklearn_robust import GRClassifier, LLRClassifier
+
+    X_train, X_test, y_train, y_test = digits_flat
+    for cls in (LLRClassifier, GRClassifier):
+        clf = cls(module__dropout=0.5, max_epochs=4, random_state=0).fit(X_train, y_train)
+        assert clf.score(X_test, y_test) > 0.6, cls.__name__

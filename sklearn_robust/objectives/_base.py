@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -81,6 +82,38 @@ def inner_maximise(module, x, threat, loss_fn, start):
     """
     with frozen(module):
         return threat.ascend(lambda x_adv: loss_fn(module(x_adv)), x, start=start)
+
+
+def mask_replay(x):
+    """A factory of RNG contexts that all replay one seed: same dropout masks in each.
+
+    Finite-difference and linearity terms (GR, LLR) compare the network at two nearby
+    inputs; with independent dropout masks the difference is dominated by the masks, and
+    the cheapest way to shrink it is a constant network. The seed is drawn from the torch
+    RNG (so a seeded fit stays reproducible); each context runs in a forked RNG.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5)).train()
+    >>> replay = mask_replay(torch.ones(1))
+    >>> with replay():
+    ...     a = net(torch.ones(2, 4))
+    >>> with replay():
+    ...     b = net(torch.ones(2, 4))
+    >>> bool(torch.equal(a, b))
+    True
+    """
+    seed = int(torch.randint(0, 2**62, (1,)).item())
+    devices = [x.device.index or 0] if x.device.type == "cuda" else []
+
+    @contextmanager
+    def replay():
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+
+    return replay
 
 
 def clean_probabilities(module, x):

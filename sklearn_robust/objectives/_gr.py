@@ -6,7 +6,7 @@ import numbers
 import torch
 import torch.nn.functional as F
 
-from ._base import Objective, check_non_negative
+from ._base import Objective, check_non_negative, mask_replay
 
 
 def check_positive(value, name):
@@ -80,12 +80,16 @@ class GradientRegularization(Objective):
 
     def __call__(self, module, x, y, threat):
         x = x.detach().requires_grad_(True)
-        logits = module(x)
+        replay = mask_replay(x)
+        with replay():
+            logits = module(x)
         ce = F.cross_entropy(logits, y, reduction="none")
         (grad,) = torch.autograd.grad(ce.sum(), x, retain_graph=True, create_graph=False)
         direction = _l2_direction(grad) if threat is None else threat.direction(grad)
         probe = (x + self.h * direction).detach()
-        ce_probe = F.cross_entropy(module(probe), y, reduction="none")
+        # the finite difference must compare the network under the same dropout masks
+        with replay():
+            ce_probe = F.cross_entropy(module(probe), y, reduction="none")
         finite_difference = (ce_probe - ce) / self.h
         loss = ce.mean() + self.lam * finite_difference.pow(2).mean()
         return loss, logits

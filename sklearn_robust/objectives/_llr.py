@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ..attacks import frozen
-from ._base import Objective, check_non_negative
+from ._base import Objective, check_non_negative, mask_replay
 
 
 def _dot(delta, grad):
@@ -21,6 +21,13 @@ def _input_gradient(module, x, y, create_graph):
     loss = F.cross_entropy(logits, y, reduction="none")
     (grad,) = torch.autograd.grad(loss.sum(), x, create_graph=create_graph)
     return logits, loss, grad
+
+
+def _loss_gradient(logits, x, y):
+    """``l(x)`` per sample and its input gradient, kept differentiable for the outer loss."""
+    loss = F.cross_entropy(logits, y, reduction="none")
+    (grad,) = torch.autograd.grad(loss.sum(), x, create_graph=True)
+    return loss, grad
 
 
 class LLR(Objective):
@@ -97,8 +104,15 @@ class LLR(Objective):
                 alpha=self.step_length(threat),
             )
         delta = x_adv - x
-        logits, loss, grad = _input_gradient(module, x, y, create_graph=True)
-        loss_adv = F.cross_entropy(module(x_adv), y, reduction="none")
+        x_grad = x.clone().requires_grad_(True)
+        # l(x) and l(x + delta) under the same dropout masks, or g measures the masks
+        replay = mask_replay(x)
+        with replay():
+            logits = module(x_grad)
+        with replay():
+            logits_adv = module(x_adv)
+        loss, grad = _loss_gradient(logits, x_grad, y)
+        loss_adv = F.cross_entropy(logits_adv, y, reduction="none")
         linear = _dot(delta, grad)
         gap = (loss_adv - loss - linear).abs()
         total = loss + self.lam * gap + self.mu * linear.abs()

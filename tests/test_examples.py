@@ -1,0 +1,83 @@
+"""The example scripts run end to end in their ``--smoke`` configuration."""
+
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _main(name):
+    """``main`` of ``examples/<name>.py``, loaded without running the script."""
+    namespace = runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name=f"example_{name}")
+    return namespace["main"]
+
+
+def _is_fraction(value):
+    return 0.0 <= value <= 1.0
+
+
+@pytest.mark.parametrize("dataset", ["digits", "breast_cancer"])
+def test_yang_table_smoke(dataset, tmp_path, capsys):
+    out = tmp_path / "table.md"
+    rows = _main("yang_table")(["--smoke", "--dataset", dataset, "--out", str(out)])
+    assert len(rows) >= 1
+    keys = {"method", "dropout", "train_acc", "test_acc", "adv_test_acc", "test_lipschitz",
+            "gen_gap", "adv_train_acc", "adv_gap"}
+    for row in rows:
+        assert keys <= set(row)
+        for key in ("train_acc", "test_acc", "adv_test_acc", "adv_train_acc"):
+            assert _is_fraction(row[key]), (key, row[key])
+        assert row["adv_test_acc"] <= row["test_acc"]
+        assert row["test_lipschitz"] >= 0 and np.isfinite(row["test_lipschitz"])
+        assert row["gen_gap"] == pytest.approx(row["train_acc"] - row["test_acc"])
+        assert row["adv_gap"] == pytest.approx(row["adv_train_acc"] - row["adv_test_acc"])
+    text = out.read_text()
+    for column in ("train acc", "test acc", "adv test acc", "test lipschitz", "gen gap",
+                   "adv gap"):
+        assert column in text
+    assert "| Natural |" in text
+    assert "test lipschitz" in capsys.readouterr().out
+
+
+def test_score_vs_trades_smoke(tmp_path, capsys):
+    plot = tmp_path / "tradeoff.png"
+    out = tmp_path / "table.md"
+    rows = _main("score_vs_trades")(["--smoke", "--plot", str(plot), "--out", str(out)])
+    assert {row["family"] for row in rows} == {"SCORE", "TRADES"}
+    for row in rows:
+        assert {"method", "beta", "clean_acc", "pgd_acc", "auto_acc"} <= set(row)
+        for key in ("clean_acc", "pgd_acc", "auto_acc"):
+            assert _is_fraction(row[key]), (key, row[key])
+        assert row["pgd_acc"] <= row["clean_acc"]
+        assert row["auto_acc"] <= row["clean_acc"]
+    assert plot.stat().st_size > 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "AutoAttack acc" in out.read_text()
+    assert "AutoAttack acc" in capsys.readouterr().out
+
+
+def test_separation_of_datasets(tmp_path):
+    out = tmp_path / "sep.md"
+    rows = _main("separation_of_datasets")(["--eps", "0.1", "--out", str(out)])
+    assert {row["dataset"].split()[0] for row in rows} == {"digits", "breast_cancer", "wine"}
+    for row in rows:
+        assert row["two_eps"] == pytest.approx(2 * row["eps"])
+        assert 0 < row["train_train_min"] <= row["train_train_mean"]
+        assert 0 < row["test_train_min"] <= row["test_train_mean"]
+        assert _is_fraction(row["robust_accuracy_ceiling"])
+        assert row["separated"] == (row["train_train_min"] > row["two_eps"])
+    assert "train-train min" in out.read_text()
+
+
+def test_tabular_breast_cancer_smoke(capsys):
+    results = _main("tabular_breast_cancer")(["--smoke"])
+    results = np.asarray(results)
+    assert results.ndim == 2 and results.shape[1] == 3  # clean, robust, ceiling
+    clean, robust, ceiling = results.T
+    assert np.all((0 <= clean) & (clean <= 1))
+    assert np.all((0 <= robust) & (robust <= clean))
+    assert np.all((0 <= ceiling) & (ceiling <= 1))
+    assert "breast_cancer" in capsys.readouterr().out
