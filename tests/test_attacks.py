@@ -44,15 +44,6 @@ FAST = {
 NAMES = sorted(FAST)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Tiny models run much faster on one thread, especially on a busy machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def build(name, threat, **kwargs):
     return make_attack(name, threat, **{**FAST[name], **kwargs})
 

@@ -38,15 +38,6 @@ needs_square = pytest.mark.skipif("square" not in ATTACKS, reason="Square not re
 
 
 # ---------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on shared cores: one intra-op thread is faster than contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def cancer_raw():
     X, y = load_breast_cancer(return_X_y=True)

@@ -28,14 +28,6 @@ SETTINGS = settings(
 N_CLASSES = 3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @st.composite
 def problems(draw):
     """``(threat, x, seed)``: a threat model and a batch lying inside its bounds."""

@@ -56,14 +56,6 @@ ATTACK_PARAMS = {
 ATTACK_NAMES = sorted(ATTACKS)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_data(n=32, n_features=N_FEATURES, n_classes=N_CLASSES, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.rand(n, n_features).astype(np.float32)
