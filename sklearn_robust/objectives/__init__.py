@@ -5,7 +5,7 @@ Each maps ``(module, x, y, threat)`` to ``(loss, logits)``; the estimators in
 """
 
 from ._at import PGDAdversarial
-from ._base import Objective, inner_maximise
+from ._base import Objective, inner_maximise, mask_replay
 from ._fast_at import FastAdversarial
 from ._gr import GradientRegularization
 from ._llr import LLR
@@ -25,4 +25,5 @@ __all__ = [
     "SCORE",
     "TRADES",
     "inner_maximise",
+    "mask_replay",
 ]
