@@ -28,7 +28,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check sklearn_robust tests examples benchmarks
 
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/bench_training.py --workload digits
+	$(PY) benchmarks/bench_training.py --workload synthetic28 --epochs 1
 
 clean:
 	rm -rf $(VENV) build *.egg-info

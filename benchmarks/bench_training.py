@@ -105,10 +105,14 @@ OURS = {
 }
 
 
-def timed(fn):
+def timed(fn, *args):
     start = time.perf_counter()
-    fn()
+    fn(*args)
     return time.perf_counter() - start
+
+
+def fit_ours(method, X, y, epochs, seed):
+    return OURS[method](epochs, seed).fit(X, y)
 
 
 def main(argv=None):
@@ -129,8 +133,8 @@ def main(argv=None):
     for method in args.methods:
         ours, ref = [], []
         for r in range(args.repeats):  # interleaved, so drift in machine load hits both
-            ref.append(timed(lambda: reference_fit(method, X, y, args.epochs, r)) / args.epochs)
-            ours.append(timed(lambda: OURS[method](args.epochs, r).fit(X, y)) / args.epochs)
+            ref.append(timed(reference_fit, method, X, y, args.epochs, r) / args.epochs)
+            ours.append(timed(fit_ours, method, X, y, args.epochs, r) / args.epochs)
         row = (method, statistics.median(ours), statistics.median(ref))
         rows.append(row)
         print(f"{method:<8} {row[1]:>12.3f} {row[2]:>10.3f} {row[1] / row[2]:>6.2f}")
