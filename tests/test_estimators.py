@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _nets import BNDropoutNet
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import GridSearchCV
@@ -266,16 +267,7 @@ def test_pipeline_on_digits_with_input_shape():
 
 
 # ---------------------------------------------------------------- the training step
-class BNNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.body = torch.nn.Sequential(
-            torch.nn.Linear(64, 32), torch.nn.BatchNorm1d(32), torch.nn.ReLU(),
-            torch.nn.Dropout(0.5), torch.nn.Linear(32, 10),
-        )
-
-    def forward(self, x):
-        return self.body(x)
+BNNet = BNDropoutNet
 
 
 @pytest.mark.parametrize("cls", ROBUST)

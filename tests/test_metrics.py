@@ -3,6 +3,7 @@
 import itertools
 import math
 
+import _nets
 import numpy as np
 import pytest
 import torch
@@ -79,18 +80,8 @@ def digits_cnn(digits_images):
     return clf, X_test[:200], y_test[:200]
 
 
-class BNDropoutNet(nn.Module):
-    """A net with every kind of state a scorer could disturb: BatchNorm and Dropout."""
-
-    def __init__(self, n_features=64, n_classes=10):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Linear(n_features, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.3)
-        )
-        self.head = nn.Linear(32, n_classes)
-
-    def forward(self, x):
-        return self.head(self.body(x))
+def BNDropoutNet(n_features=64, n_classes=10):
+    return _nets.BNDropoutNet(n_features, n_classes, hidden=32, dropout=0.3)
 
 
 @pytest.fixture(scope="module")

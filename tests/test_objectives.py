@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _nets import BNDropoutNet
 from sklearn.base import clone
 from skorch.callbacks import Callback
 
@@ -260,16 +261,8 @@ def test_distances_on_known_vectors():
 
 
 # ---------------------------------------------------------------- side effects
-class BNNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.body = torch.nn.Sequential(
-            torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(),
-            torch.nn.Dropout(0.5), torch.nn.Linear(16, 3),
-        )
-
-    def forward(self, x):
-        return self.body(x)
+def BNNet():
+    return BNDropoutNet(n_features=8, n_classes=3, hidden=16)
 
 
 STEPS = 2

@@ -10,12 +10,12 @@ from __future__ import annotations
 import pickle
 import warnings
 
+import _nets
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.model_selection import GridSearchCV
-from torch import nn
 
 from sklearn_robust import (
     ATClassifier,
@@ -536,18 +536,8 @@ def test_separation_edge_data_works(tool):
 
 
 # ============================================================================ 2. measuring
-class BNDropoutNet(nn.Module):
-    """Every kind of state a measurement could disturb: BatchNorm statistics and Dropout."""
-
-    def __init__(self, n_features=N_FEATURES, n_classes=N_CLASSES):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Linear(n_features, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5)
-        )
-        self.head = nn.Linear(16, n_classes)
-
-    def forward(self, x):
-        return self.head(self.body(x))
+def BNDropoutNet(n_features=N_FEATURES, n_classes=N_CLASSES):
+    return _nets.BNDropoutNet(n_features, n_classes, hidden=16, dropout=0.5)
 
 
 @pytest.fixture(scope="module")
