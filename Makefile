@@ -6,11 +6,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test test-all lint bench clean
+.PHONY: install demo test test-all lint bench docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,plot]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,plot,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,5 +31,18 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_training.py --workload digits
 	$(PY) benchmarks/bench_training.py --workload synthetic28 --epochs 1
 
+# The docs get their own environment: Sphinx needs a newer `requests` than torchattacks
+# (in the test extra) allows.
+DOCS_VENV ?= .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.installed
+
+$(DOCS_STAMP): pyproject.toml constraints.txt
+	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[docs,plot]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(DOCS_VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(DOCS_VENV) build *.egg-info docs/_build
