@@ -14,6 +14,7 @@ PUBLIC_MODULES = [
     "sklearn_robust.separation",
     "sklearn_robust.datasets",
     "sklearn_robust.callbacks",
+    "sklearn_robust.plotting",
 ]
 
 

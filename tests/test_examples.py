@@ -81,3 +81,17 @@ def test_tabular_breast_cancer_smoke(capsys):
     assert np.all((0 <= robust) & (robust <= clean))
     assert np.all((0 <= ceiling) & (ceiling <= 1))
     assert "breast_cancer" in capsys.readouterr().out
+
+
+def test_plot_robustness_smoke(tmp_path):
+    result = _main("plot_robustness")(["--smoke", "--out-dir", str(tmp_path)])
+    for name in ("robustness_curve", "tradeoff", "separation"):
+        path = result["paths"][name]
+        assert path == tmp_path / f"{name}.png"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for accuracy in result["curves"].values():
+        assert all(_is_fraction(a) for a in accuracy)
+    tradeoff = result["tradeoff"]
+    assert {line.get_label() for line in tradeoff.line_} == {"TRADESClassifier",
+                                                             "SCOREClassifier"}
+    assert result["separation"].train_hist_[0].sum() == result["separation"].report_.n_train

@@ -17,7 +17,8 @@ def _preset(cls, **defaults):
     return factory
 
 
-# name -> factory(threat, **kwargs); every factory has a ``uses_gradients`` attribute.
+#: The attacks by name: ``name -> factory(threat, **kwargs)``, as accepted by the
+#: ``attack=`` argument of the scorers. Every factory has a ``uses_gradients`` attribute.
 ATTACKS = {
     "pgd": PGD,
     "fgsm": FGSM,

@@ -8,6 +8,7 @@ sklearn-grade input validation, label encoding, the default networks, ``device='
 from __future__ import annotations
 
 import numbers
+import warnings
 from contextlib import contextmanager, nullcontext
 from types import MappingProxyType
 
@@ -45,9 +46,19 @@ class RobustNetClassifier(NeuralNetClassifier):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, dropout and attack starts during ``fit``
         (inside a forked RNG: the global torch RNG is left as it was).
+    precision : {None, 'fp32', 'bf16', 'fp16'}, default=None
+        Mixed precision of training. ``None`` and ``'fp32'`` train in float32. ``'bf16'``
+        and ``'fp16'`` run the training forward passes, the inner maximisation's included,
+        under ``torch.autocast`` with bfloat16 or float16; ``'fp16'`` also scales the loss
+        with ``torch.amp.GradScaler``. ``'fp16'`` is meant for CUDA: on another device it
+        runs, slowly, with a warning; ``'bf16'`` works on CPU and on GPUs that support it.
+        Prediction, scoring and evaluation attacks stay in float32.
     criterion, optimizer, lr, max_epochs, batch_size, train_split, device, verbose
         As in skorch, with these defaults: cross-entropy on logits, Adam, 1e-3, 30, 64, no
-        internal validation split, ``'auto'`` (CUDA if available, else CPU), silent.
+        internal validation split, ``'auto'`` (CUDA if available, else CPU), silent. On a
+        CUDA device the data loaders pin memory (unless ``iterator_train__pin_memory`` or
+        ``iterator_valid__pin_memory`` say otherwise) and batches are copied to the GPU
+        with ``non_blocking=True``.
     **kwargs
         Any other skorch parameter.
 
@@ -65,6 +76,8 @@ class RobustNetClassifier(NeuralNetClassifier):
         The training objective used by the last ``fit``.
     history_ : skorch.History
         Per-epoch records.
+    grad_scaler_ : torch.amp.GradScaler or None
+        The loss scaler of ``precision='fp16'``; ``None`` otherwise.
 
     See Also
     --------
@@ -107,6 +120,7 @@ class RobustNetClassifier(NeuralNetClassifier):
         train_split=None,
         device="auto",
         verbose=0,
+        precision=None,
         **kwargs,
     ):
         # While constructing, plain attribute setting (skorch's own rule for __init__,
@@ -126,6 +140,7 @@ class RobustNetClassifier(NeuralNetClassifier):
         )
         self.input_shape = input_shape
         self.random_state = random_state
+        self.precision = precision
         for name in ("history_", "initialized_", "virtual_params_"):
             if name not in kwargs:
                 vars(self).pop(name, None)
@@ -136,6 +151,19 @@ class RobustNetClassifier(NeuralNetClassifier):
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # skorch.hf.AccelerateMixin, listed before this class in the bases, replaces
+        # train_step_single with a plain "module(X), criterion, backward" step that would
+        # skip the objective and its inner maximisation. Our step uses the accelerator's
+        # autocast and backward when there is one, so put it back; all the other
+        # AccelerateMixin hooks (prepare, data loaders, optimizer step, gather, unwrap) stay.
+        step = cls.train_step_single
+        if (getattr(step, "__module__", None) == "skorch.hf"
+                and getattr(step, "__qualname__", None) == "AccelerateMixin.train_step_single"):
+            owner = next(k for k in cls.__mro__ if vars(k).get("train_step_single") is step)
+            cls.train_step_single = super(owner, cls).train_step_single
 
     # ------------------------------------------------------------------ the method
     def make_objective(self):
@@ -156,6 +184,16 @@ class RobustNetClassifier(NeuralNetClassifier):
         if not isinstance(self.lr, numbers.Real) or isinstance(self.lr, bool) or self.lr <= 0:
             raise ValueError(f"lr must be a number > 0, got {self.lr!r}.")
         resolve_device(self.device)
+        if not (self.precision is None
+                or (isinstance(self.precision, str) and self.precision in _PRECISIONS)):
+            raise ValueError(
+                f"precision must be None, 'fp32', 'bf16' or 'fp16', got {self.precision!r}."
+            )
+        if self.precision in _AUTOCAST_DTYPES and getattr(self, "accelerator", None) is not None:
+            raise ValueError(
+                f"precision={self.precision!r} cannot be combined with an accelerator: leave "
+                "precision=None and pass Accelerator(mixed_precision=...)."
+            )
 
     # ------------------------------------------------------------------ data
     def _validate_X(self, X, reset):
@@ -238,6 +276,49 @@ class RobustNetClassifier(NeuralNetClassifier):
         finally:
             self.device = requested
 
+    def _initialize_precision(self, keep):
+        """Check ``precision`` against the device in use; build the fp16 loss scaler."""
+        param = next(iter(self.module_.parameters()), None)
+        device_type = param.device.type if param is not None else "cpu"
+        if self.precision == "fp16" and device_type != "cuda":
+            warnings.warn(
+                f"precision='fp16' on a {device_type!r} device: float16 autocast runs but is "
+                "slow there and loss scaling is only needed on GPUs; use precision='bf16' "
+                "on CPU.",
+                UserWarning, stacklevel=3,
+            )
+        if (self.precision == "bf16" and device_type == "cuda"
+                and not torch.cuda.is_bf16_supported()):
+            raise ValueError(
+                "precision='bf16' was requested but this GPU does not support bfloat16; "
+                "use precision='fp16'."
+            )
+        if self.precision != "fp16":
+            self.grad_scaler_ = None
+        elif not (keep and getattr(self, "grad_scaler_", None) is not None):
+            self.grad_scaler_ = torch.amp.GradScaler(device_type)
+
+    def _autocast(self, device_type):
+        """The ``precision`` autocast for the training forward passes on ``device_type``."""
+        dtype = _AUTOCAST_DTYPES.get(self.precision)
+        return nullcontext() if dtype is None else torch.autocast(device_type, dtype=dtype)
+
+    def _on_cuda(self):
+        device = resolve_device(self.device)
+        return device is not None and torch.device(device).type == "cuda"
+
+    def _to_device(self, data):
+        """skorch's ``to_tensor``, with non-blocking copies of tensors to a CUDA device.
+
+        The copy from pinned memory (see :meth:`get_params_for`) then overlaps with
+        computation; later kernels on the same stream wait for it.
+        """
+        if self._on_cuda():
+            data = to_tensor(data, device=None)
+            if isinstance(data, torch.Tensor):
+                return data.to(self.device, non_blocking=True)
+        return to_tensor(data, device=self.device)
+
     def _seeded(self):
         if self.random_state is None:
             return nullcontext()
@@ -267,21 +348,62 @@ class RobustNetClassifier(NeuralNetClassifier):
             self.module_ = torch.nn.Sequential(Reshape(input_shape), self.module_)
         return self
 
+    def get_params_for(self, prefix):
+        """skorch's, plus ``pin_memory=True`` for the data loaders on a CUDA device."""
+        params = super().get_params_for(prefix)
+        if prefix in ("iterator_train", "iterator_valid") and "pin_memory" not in params:
+            iterator = getattr(self, prefix)
+            if (isinstance(iterator, type) and issubclass(iterator, torch.utils.data.DataLoader)
+                    and self._on_cuda()):
+                params["pin_memory"] = True
+        return params
+
+    def infer(self, x, **fit_params):
+        return super().infer(self._to_device(x), **fit_params)
+
     def train_step_single(self, batch, **fit_params):
-        """One batch: the objective computes the loss (inner maximisation included)."""
+        """One batch: the objective computes the loss (inner maximisation included).
+
+        The objective runs under the ``precision`` autocast, or under the accelerator's when
+        the class is composed with skorch's ``AccelerateMixin`` (``self.accelerator``).
+        """
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        Xi = to_tensor(Xi, device=self.device)
-        yi = to_tensor(yi, device=self.device)
-        loss, logits = self.objective_(self.module_, Xi, yi, self.threat_model_)
+        Xi, yi = self._to_device(Xi), self._to_device(yi)
+        accelerator = getattr(self, "accelerator", None)
+        if accelerator is not None:
+            autocast = accelerator.autocast()
+        else:
+            autocast = self._autocast(Xi.device.type)
+        with autocast:
+            loss, logits = self.objective_(self.module_, Xi, yi, self.threat_model_)
         if not torch.isfinite(loss):
             epoch = len(self.history) if self.history is not None else 0
             raise FloatingPointError(
                 f"the training loss became {loss.item()} in epoch {epoch}; lower lr or check "
                 "the data and the network."
             )
-        loss.backward()
+        scaler = getattr(self, "grad_scaler_", None)
+        if accelerator is not None:
+            accelerator.backward(loss)
+        elif scaler is not None:
+            scaler.scale(loss).backward()
+            for name in self._optimizers:  # true-scale gradients for on_grad_computed
+                scaler.unscale_(getattr(self, name + "_"))
+        else:
+            loss.backward()
         return {"loss": loss, "y_pred": logits}
+
+    def _step_optimizer(self, step_fn):
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is None:
+            return super()._step_optimizer(step_fn)
+        # GradScaler cannot step with a closure: compute the gradients, then step (it skips
+        # steps whose gradients overflowed) and update the scale.
+        step_fn()
+        for name in self._optimizers:
+            scaler.step(getattr(self, name + "_"))
+        scaler.update()
 
     # ------------------------------------------------------------------ sklearn API
     def fit(self, X, y, **fit_params):
@@ -305,6 +427,7 @@ class RobustNetClassifier(NeuralNetClassifier):
         X, y = self._prepare_fit(X, y, reset=True, fit_params=fit_params)
         with self._resolved_device(), self._seeded():
             self.initialize()
+            self._initialize_precision(keep=False)
             NeuralNet.partial_fit(self, X, y, **fit_params)
         return self
 
@@ -315,6 +438,7 @@ class RobustNetClassifier(NeuralNetClassifier):
         with self._resolved_device(), self._seeded():
             if first:
                 self.initialize()
+            self._initialize_precision(keep=not first)
             NeuralNet.partial_fit(self, X, y, **fit_params)
         return self
 
@@ -399,7 +523,7 @@ class AdversarialNetClassifier(RobustNetClassifier):
         data (one range for all features: per-feature ranges would make constant pixels
         unattackable); ``None`` means unbounded; a pair of scalars or per-feature arrays
         is used as given. Training data outside explicit bounds is an error.
-    module, input_shape, random_state, **kwargs
+    module, input_shape, random_state, precision, **kwargs
         See :class:`RobustNetClassifier`.
 
     Attributes
@@ -452,6 +576,10 @@ class AdversarialNetClassifier(RobustNetClassifier):
             check_bounds_contain(bounds, X)
         return ThreatModel(eps=self.eps, norm=self.norm, steps=self.attack_steps,
                            step_size=self.step_size, bounds=bounds)
+
+
+_PRECISIONS = (None, "fp32", "bf16", "fp16")
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @contextmanager

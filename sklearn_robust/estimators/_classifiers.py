@@ -24,8 +24,9 @@ class NaturalClassifier(RobustNetClassifier):
 
     Parameters
     ----------
-    module, input_shape, random_state, **kwargs
-        See :class:`RobustNetClassifier`.
+    module, input_shape, random_state, precision, **kwargs
+        See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
+        mixed precision, the inner maximisation included (off by default).
 
     See Also
     --------
@@ -52,8 +53,9 @@ class ATClassifier(AdversarialNetClassifier):
     ----------
     eps, norm, attack_steps, step_size, bounds
         The threat model; see :class:`AdversarialNetClassifier`.
-    module, input_shape, random_state, **kwargs
-        See :class:`RobustNetClassifier`.
+    module, input_shape, random_state, precision, **kwargs
+        See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
+        mixed precision, the inner maximisation included (off by default).
 
     See Also
     --------
@@ -84,8 +86,9 @@ class TRADESClassifier(AdversarialNetClassifier):
         Weight of ``KL(p(x) || p(x'))``; larger is more robust and less accurate.
     eps, norm, attack_steps, step_size, bounds
         The threat model; see :class:`AdversarialNetClassifier`.
-    module, input_shape, random_state, **kwargs
-        See :class:`RobustNetClassifier`.
+    module, input_shape, random_state, precision, **kwargs
+        See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
+        mixed precision, the inner maximisation included (off by default).
 
     See Also
     --------
@@ -133,8 +136,9 @@ class SCOREClassifier(AdversarialNetClassifier):
         outer loss; the attack maximises the unclipped ``D``). ``None`` disables it.
     eps, norm, attack_steps, step_size, bounds
         The threat model; see :class:`AdversarialNetClassifier`.
-    module, input_shape, random_state, **kwargs
-        See :class:`RobustNetClassifier`.
+    module, input_shape, random_state, precision, **kwargs
+        See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
+        mixed precision, the inner maximisation included (off by default).
 
     See Also
     --------
@@ -176,8 +180,9 @@ class RSTClassifier(AdversarialNetClassifier):
         Weight of the adversarial term (``>= 0``; Yang et al. use 0.5, 1 and 2).
     eps, norm, attack_steps, step_size, bounds
         The threat model; see :class:`AdversarialNetClassifier`.
-    module, input_shape, random_state, **kwargs
-        See :class:`RobustNetClassifier`.
+    module, input_shape, random_state, precision, **kwargs
+        See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
+        mixed precision, the inner maximisation included (off by default).
 
     See Also
     --------
@@ -229,8 +234,9 @@ class GRClassifier(AdversarialNetClassifier):
         Finite-difference step (``> 0``) along the unit-norm direction.
     eps, norm, attack_steps, step_size, bounds
         See :class:`AdversarialNetClassifier`; only ``norm`` is used.
-    module, input_shape, random_state, **kwargs
-        See :class:`RobustNetClassifier`.
+    module, input_shape, random_state, precision, **kwargs
+        See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
+        mixed precision, the inner maximisation included (off by default).
 
     See Also
     --------
@@ -282,8 +288,9 @@ class LLRClassifier(AdversarialNetClassifier):
         Ascent steps of the search for ``delta*`` (``>= 1``).
     eps, norm, attack_steps, step_size, bounds
         The threat model; see :class:`AdversarialNetClassifier` (``attack_steps`` unused).
-    module, input_shape, random_state, **kwargs
-        See :class:`RobustNetClassifier`.
+    module, input_shape, random_state, precision, **kwargs
+        See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
+        mixed precision, the inner maximisation included (off by default).
 
     See Also
     --------
@@ -324,8 +331,9 @@ class FastATClassifier(AdversarialNetClassifier):
     ----------
     eps, norm, attack_steps, step_size, bounds
         The threat model; see :class:`AdversarialNetClassifier` (``attack_steps`` unused).
-    module, input_shape, random_state, **kwargs
-        See :class:`RobustNetClassifier`.
+    module, input_shape, random_state, precision, **kwargs
+        See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
+        mixed precision, the inner maximisation included (off by default).
 
     See Also
     --------

@@ -47,9 +47,12 @@ def resolve_device(device):
 
 
 def rng_devices(device):
-    """CUDA device indices whose RNG must be forked for a fit on ``device``."""
+    """CUDA device indices whose RNG must be forked for a fit on ``device``.
+
+    ``None`` (skorch does not place the module; Accelerate may) forks every visible GPU.
+    """
     if device is None:
-        return []
+        return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     parsed = torch.device(device)
     if parsed.type != "cuda":
         return []

@@ -62,7 +62,7 @@ def check_non_negative(value, name):
 
 
 def inner_maximise(module, x, threat, loss_fn, start):
-    """Adversarial points maximising ``loss_fn(logits_adv)`` around ``x`` for ``module``.
+    """Adversarial points around ``x`` that maximise ``loss_fn`` of the logits of ``module``.
 
     Runs with the module frozen (eval mode, no parameter gradients) and returns a detached
     tensor inside the threat model's ball and bounds.

@@ -31,7 +31,7 @@ def _loss_gradient(logits, x, y):
 
 
 class LLR(Objective):
-    """``mean_i [l(x) + lam * g(delta*; x) + mu * |delta* . grad_x l(x)|]``, l the CE.
+    """``mean_i [l(x) + lam * g(delta*; x) + mu * |dot(delta*, grad_x l(x))|]``, l the CE.
 
     ``g(delta; x) = |l(x + delta) - l(x) - delta . grad_x l(x)|`` measures how far the loss
     is from its linear approximation at ``x``. ``delta*`` maximises ``g`` over the threat

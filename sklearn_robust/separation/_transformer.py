@@ -60,7 +60,7 @@ class RSeparation(TransformerMixin, BaseEstimator):
         Class labels; the columns of ``transform`` follow this order.
     n_features_in_ : int
         Number of features seen in ``fit`` (images are flattened first).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names seen in ``fit``, when ``X`` has string column names.
     train_distances_ : ndarray of shape (n_samples,)
         For each training point, the distance to the nearest training point of another

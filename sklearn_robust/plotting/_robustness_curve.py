@@ -1,0 +1,279 @@
+"""Robust accuracy against the perturbation radius eps."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._threat import check_eps, check_norm
+from ..metrics import robust_accuracy_score
+from ._base import (
+    check_1d,
+    check_matplotlib,
+    check_same_length,
+    estimator_name,
+    get_axes,
+    norm_label,
+)
+
+
+def _attack_label(attack):
+    if attack is None or isinstance(attack, str):
+        return attack
+    cls = attack if isinstance(attack, type) else type(attack)
+    return cls.__name__
+
+
+def _check_eps_grid(eps):
+    """eps as a 1-D float array of finite values >= 0, each checked with its position."""
+    if np.isscalar(eps):
+        eps = [eps]
+    try:
+        values = list(eps)
+    except TypeError:
+        raise ValueError(f"eps must be a sequence of radii >= 0, got {eps!r}.") from None
+    if not values:
+        raise ValueError("eps must hold at least one radius.")
+    return np.array([check_eps(e, name=f"eps[{i}]") for i, e in enumerate(values)])
+
+
+class RobustnessCurveDisplay:
+    """Robust accuracy against the perturbation radius ``eps``: a robustness curve.
+
+    One curve per estimator; draw several estimators on one axis by passing the same
+    ``ax`` to :meth:`from_estimator` (or :meth:`plot`) again, as with scikit-learn's
+    ``RocCurveDisplay``. Build it with :meth:`from_estimator`, which runs the attack at
+    every radius with :func:`~sklearn_robust.metrics.robust_accuracy_score`, or directly
+    from precomputed values, then call :meth:`plot`. At ``eps=0`` the robust accuracy
+    is the clean accuracy, so including 0 in the radii starts the curve at the clean
+    accuracy.
+
+    Parameters
+    ----------
+    eps : array-like of shape (n_radii,)
+        Perturbation radii, ``>= 0``.
+    robust_accuracy : array-like of shape (n_radii,)
+        Robust accuracy at each radius, in ``[0, 1]``.
+    name : str or None, default=None
+        Legend label of the curve.
+    norm : {'linf', 'l2'} or None, default=None
+        Norm of the radii, shown in the x-axis label.
+    attack : str or None, default=None
+        Name of the attack, shown in the y-axis label.
+
+    Attributes
+    ----------
+    line_ : matplotlib Line2D
+        The curve.
+    ax_ : matplotlib Axes
+        Axes holding the curve.
+    figure_ : matplotlib Figure
+        Figure holding the axes.
+
+    Raises
+    ------
+    ValueError
+        For a negative or non-finite radius, an accuracy outside ``[0, 1]``, or
+        ``eps`` and ``robust_accuracy`` of different lengths.
+
+    See Also
+    --------
+    sklearn_robust.metrics.robust_accuracy_score : The score at one radius.
+    TradeoffDisplay : Clean against robust accuracy across a hyperparameter.
+
+    Examples
+    --------
+    From precomputed values, on a figure that needs no GUI backend:
+
+    >>> from matplotlib.figure import Figure
+    >>> from sklearn_robust.plotting import RobustnessCurveDisplay
+    >>> ax = Figure().subplots()
+    >>> display = RobustnessCurveDisplay(
+    ...     eps=[0.0, 0.05, 0.1], robust_accuracy=[0.97, 0.85, 0.62], name="TRADES",
+    ...     norm="linf", attack="pgd")
+    >>> display = display.plot(ax=ax)
+    >>> display.line_.get_xydata().tolist()
+    [[0.0, 0.97], [0.05, 0.85], [0.1, 0.62]]
+    >>> display.ax_.get_legend_handles_labels()[1]
+    ['TRADES']
+    """
+
+    def __init__(self, *, eps, robust_accuracy, name=None, norm=None, attack=None):
+        self.eps = _check_eps_grid(eps)
+        self.robust_accuracy = check_1d(robust_accuracy, "robust_accuracy")
+        check_same_length(self.eps, "eps", self.robust_accuracy, "robust_accuracy")
+        if np.any((self.robust_accuracy < 0) | (self.robust_accuracy > 1)):
+            raise ValueError(
+                f"robust_accuracy must lie in [0, 1] (a fraction, not a percentage), got "
+                f"{self.robust_accuracy.tolist()}."
+            )
+        self.name = name
+        self.norm = norm
+        self.attack = attack
+
+    def plot(self, ax=None, *, name=None, **kwargs):
+        """Draw the curve.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or None, default=None
+            Axes to draw on (new axes on a new figure if None). Pass the axes of
+            another display to compare curves.
+        name : str or None, default=None
+            Legend label; overrides the ``name`` given at construction.
+        **kwargs
+            Line properties passed to ``ax.plot`` (``color``, ``linestyle``...).
+
+        Returns
+        -------
+        display : RobustnessCurveDisplay
+            ``self``, with ``line_``, ``ax_`` and ``figure_`` set.
+
+        Examples
+        --------
+        >>> from matplotlib.figure import Figure
+        >>> from sklearn_robust.plotting import RobustnessCurveDisplay
+        >>> ax = Figure().subplots()
+        >>> a = RobustnessCurveDisplay(eps=[0, 0.1], robust_accuracy=[0.9, 0.3]).plot(
+        ...     ax=ax, name="natural")
+        >>> b = RobustnessCurveDisplay(eps=[0, 0.1], robust_accuracy=[0.8, 0.6]).plot(
+        ...     ax=ax, name="robust", linestyle="--")
+        >>> len(ax.get_lines()), ax.get_legend_handles_labels()[1]
+        (2, ['natural', 'robust'])
+        """
+        check_matplotlib(f"{type(self).__name__}.plot")
+        ax, figure = get_axes(ax)
+        name = self.name if name is None else name
+        order = np.argsort(self.eps, kind="stable")
+        line_kwargs = {"marker": "o"}
+        if name is not None:
+            line_kwargs["label"] = name
+        line_kwargs.update(kwargs)
+        (self.line_,) = ax.plot(self.eps[order], self.robust_accuracy[order], **line_kwargs)
+
+        norm = norm_label(self.norm)
+        ax.set_xlabel(r"perturbation radius $\varepsilon$" + (f" ({norm})" if norm else ""))
+        attack = _attack_label(self.attack)
+        ax.set_ylabel("robust accuracy" + (f" ({attack})" if attack else ""))
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(True, alpha=0.3)
+        if "label" in line_kwargs:
+            ax.legend(loc="best")
+        self.ax_, self.figure_ = ax, figure
+        return self
+
+    @classmethod
+    def from_estimator(
+        cls,
+        estimator,
+        X,
+        y,
+        *,
+        eps,
+        norm="linf",
+        attack="pgd",
+        steps=None,
+        step_size=None,
+        restarts=1,
+        bounds="estimator",
+        attack_params=None,
+        batch_size=256,
+        random_state=None,
+        verbose=False,
+        name=None,
+        ax=None,
+        **kwargs,
+    ):
+        """Attack ``estimator`` at every radius in ``eps`` and plot its robust accuracy.
+
+        Each point is :func:`~sklearn_robust.metrics.robust_accuracy_score` with the same
+        attack settings (and the same ``random_state``) at one radius; ``eps=0`` gives
+        the clean accuracy without running the attack.
+
+        Parameters
+        ----------
+        estimator : estimator or Pipeline
+            A fitted classifier of this library, or a pipeline of scalers ending in
+            one (any classifier with ``predict_proba`` for ``attack='square'``).
+        X : array-like of shape (n_samples, ...)
+            Inputs, as given to ``estimator.predict``.
+        y : array-like of shape (n_samples,)
+            True labels.
+        eps : array-like of float
+            Radii to evaluate, ``>= 0``, in raw input units.
+        norm : {'linf', 'l2'}, default='linf'
+            Norm of the ball.
+        attack : str, Attack subclass or Attack instance, default='pgd'
+            See :func:`~sklearn_robust.metrics.robust_accuracy_score`. An instance
+            carries one radius, so a curve needs a name or a class.
+        steps, step_size, restarts, bounds, attack_params
+            Attack settings, passed to
+            :func:`~sklearn_robust.metrics.robust_accuracy_score` at every radius.
+        batch_size, random_state, verbose
+            Passed to :func:`~sklearn_robust.metrics.robust_accuracy_score` likewise; the
+            same ``random_state`` seeds the attack at every radius.
+        name : str or None, default=None
+            Legend label; the estimator's class name (a pipeline's final step's) if None.
+        ax : matplotlib Axes or None, default=None
+            Axes to draw on; pass the same axes again to add another estimator.
+        **kwargs
+            Line properties passed to ``ax.plot``.
+
+        Returns
+        -------
+        display : RobustnessCurveDisplay
+            The plotted display; ``display.robust_accuracy`` holds the scores.
+
+        Raises
+        ------
+        ValueError
+            For a negative radius, an unknown norm or attack, or ``X`` and ``y`` of
+            different lengths, before any attack runs.
+        ImportError
+            If matplotlib is not installed (the ``plot`` extra).
+
+        Examples
+        --------
+        >>> from matplotlib.figure import Figure
+        >>> from sklearn_robust import NaturalClassifier
+        >>> from sklearn_robust.datasets import load_digits_images
+        >>> from sklearn_robust.metrics import robust_accuracy_score
+        >>> from sklearn_robust.plotting import RobustnessCurveDisplay
+        >>> X_train, X_test, y_train, y_test = load_digits_images(flat=True)
+        >>> clf = NaturalClassifier(max_epochs=2, random_state=0).fit(X_train, y_train)
+        >>> ax = Figure().subplots()
+        >>> display = RobustnessCurveDisplay.from_estimator(
+        ...     clf, X_test, y_test, eps=[0.0, 0.05, 0.1], steps=5, bounds=(0, 1),
+        ...     random_state=0, ax=ax)
+        >>> bool(display.robust_accuracy[0] == clf.score(X_test, y_test))  # eps=0: clean
+        True
+        >>> bool(display.robust_accuracy[2] == robust_accuracy_score(
+        ...     clf, X_test, y_test, eps=0.1, steps=5, bounds=(0, 1), random_state=0))
+        True
+        >>> display.line_.get_label()
+        'NaturalClassifier'
+        """
+        check_matplotlib(f"{cls.__name__}.from_estimator")
+        eps = _check_eps_grid(eps)
+        check_norm(norm)
+        n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
+        if n_samples != len(y):
+            raise ValueError(f"X and y have different lengths: {n_samples} != {len(y)}.")
+        score_kwargs = {
+            "norm": norm, "attack": attack, "steps": steps, "step_size": step_size,
+            "restarts": restarts, "bounds": bounds, "attack_params": attack_params,
+            "batch_size": batch_size, "random_state": random_state, "verbose": verbose,
+        }
+        if eps.size > 1 and not isinstance(attack, (str, type)):
+            raise ValueError(
+                "an Attack instance carries a single eps: give the attack by name or class "
+                "to evaluate several radii."
+            )
+        # robust_accuracy_score validates the attack settings before attacking, even at
+        # eps=0, so a bad setting fails on the first radius before any attack has run.
+        scores = [robust_accuracy_score(estimator, X, y, eps=e, **score_kwargs) for e in eps]
+        display = cls(
+            eps=eps, robust_accuracy=scores,
+            name=estimator_name(estimator) if name is None else name,
+            norm=norm, attack=attack,
+        )
+        return display.plot(ax=ax, **kwargs)
