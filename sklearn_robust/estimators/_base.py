@@ -23,6 +23,7 @@ from skorch.utils import is_dataset, to_tensor
 
 from .._threat import ThreatModel, check_bounds, check_bounds_contain, check_eps, check_norm
 from ..objectives import Natural
+from ._augment import check_max_shift, check_shift_fits, random_shift
 from ._device import resolve_device, rng_devices
 from ._networks import Reshape, check_input_shape, default_network
 
@@ -46,6 +47,11 @@ class RobustNetClassifier(NeuralNetClassifier):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, dropout and attack starts during ``fit``
         (inside a forked RNG: the global torch RNG is left as it was).
+    max_shift : int, default=0
+        Data augmentation for image input: each training image is translated by its own
+        random offset of up to ``max_shift`` pixels per axis (zero fill), freshly drawn in
+        every epoch. ``0`` (the default) trains on the data as given; tabular input needs
+        ``0``. Prediction and scoring never shift.
     precision : {None, 'fp32', 'bf16', 'fp16'}, default=None
         Mixed precision of training. ``None`` and ``'fp32'`` train in float32. ``'bf16'``
         and ``'fp16'`` run the training forward passes, the inner maximisation's included,
@@ -120,6 +126,7 @@ class RobustNetClassifier(NeuralNetClassifier):
         train_split=None,
         device="auto",
         verbose=0,
+        max_shift=0,
         precision=None,
         **kwargs,
     ):
@@ -140,6 +147,7 @@ class RobustNetClassifier(NeuralNetClassifier):
         )
         self.input_shape = input_shape
         self.random_state = random_state
+        self.max_shift = max_shift
         self.precision = precision
         for name in ("history_", "initialized_", "virtual_params_"):
             if name not in kwargs:
@@ -184,6 +192,7 @@ class RobustNetClassifier(NeuralNetClassifier):
         if not isinstance(self.lr, numbers.Real) or isinstance(self.lr, bool) or self.lr <= 0:
             raise ValueError(f"lr must be a number > 0, got {self.lr!r}.")
         resolve_device(self.device)
+        check_max_shift(self.max_shift)
         if not (self.precision is None
                 or (isinstance(self.precision, str) and self.precision in _PRECISIONS)):
             raise ValueError(
@@ -242,6 +251,7 @@ class RobustNetClassifier(NeuralNetClassifier):
             self.input_shape_ = check_input_shape(self.input_shape, self.sample_shape_)
         else:
             self._validate_X(X, reset=False)  # shape check against the first fit
+        check_shift_fits(self.max_shift, self._image_shape())
         unseen = ~np.isin(y, self.classes_)
         if unseen.any():
             raise ValueError(
@@ -252,6 +262,12 @@ class RobustNetClassifier(NeuralNetClassifier):
         threat = self.make_threat_model(X) if objective.adversarial else None
         self.objective_, self.threat_model_ = objective, threat
         return X, y_encoded
+
+    def _image_shape(self):
+        """``(C, H, W)`` or ``(H, W)`` of one training image, ``None`` for tabular rows."""
+        if getattr(self, "input_shape_", None) is not None:
+            return self.input_shape_
+        return self.sample_shape_ if len(self.sample_shape_) >= 2 else None
 
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_"; private bookkeeping is no parameter.
@@ -370,6 +386,8 @@ class RobustNetClassifier(NeuralNetClassifier):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         Xi, yi = self._to_device(Xi), self._to_device(yi)
+        if self.max_shift:
+            Xi = random_shift(Xi, self.max_shift, self._image_shape())
         accelerator = getattr(self, "accelerator", None)
         if accelerator is not None:
             autocast = accelerator.autocast()
@@ -523,7 +541,7 @@ class AdversarialNetClassifier(RobustNetClassifier):
         data (one range for all features: per-feature ranges would make constant pixels
         unattackable); ``None`` means unbounded; a pair of scalars or per-feature arrays
         is used as given. Training data outside explicit bounds is an error.
-    module, input_shape, random_state, precision, **kwargs
+    module, input_shape, random_state, max_shift, precision, **kwargs
         See :class:`RobustNetClassifier`.
 
     Attributes

@@ -24,7 +24,7 @@ class NaturalClassifier(RobustNetClassifier):
 
     Parameters
     ----------
-    module, input_shape, random_state, precision, **kwargs
+    module, input_shape, random_state, max_shift, precision, **kwargs
         See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
         mixed precision, the inner maximisation included (off by default).
 
@@ -53,7 +53,7 @@ class ATClassifier(AdversarialNetClassifier):
     ----------
     eps, norm, attack_steps, step_size, bounds
         The threat model; see :class:`AdversarialNetClassifier`.
-    module, input_shape, random_state, precision, **kwargs
+    module, input_shape, random_state, max_shift, precision, **kwargs
         See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
         mixed precision, the inner maximisation included (off by default).
 
@@ -86,7 +86,7 @@ class TRADESClassifier(AdversarialNetClassifier):
         Weight of ``KL(p(x) || p(x'))``; larger is more robust and less accurate.
     eps, norm, attack_steps, step_size, bounds
         The threat model; see :class:`AdversarialNetClassifier`.
-    module, input_shape, random_state, precision, **kwargs
+    module, input_shape, random_state, max_shift, precision, **kwargs
         See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
         mixed precision, the inner maximisation included (off by default).
 
@@ -136,7 +136,7 @@ class SCOREClassifier(AdversarialNetClassifier):
         outer loss; the attack maximises the unclipped ``D``). ``None`` disables it.
     eps, norm, attack_steps, step_size, bounds
         The threat model; see :class:`AdversarialNetClassifier`.
-    module, input_shape, random_state, precision, **kwargs
+    module, input_shape, random_state, max_shift, precision, **kwargs
         See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
         mixed precision, the inner maximisation included (off by default).
 
@@ -180,7 +180,7 @@ class RSTClassifier(AdversarialNetClassifier):
         Weight of the adversarial term (``>= 0``; Yang et al. use 0.5, 1 and 2).
     eps, norm, attack_steps, step_size, bounds
         The threat model; see :class:`AdversarialNetClassifier`.
-    module, input_shape, random_state, precision, **kwargs
+    module, input_shape, random_state, max_shift, precision, **kwargs
         See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
         mixed precision, the inner maximisation included (off by default).
 
@@ -234,7 +234,7 @@ class GRClassifier(AdversarialNetClassifier):
         Finite-difference step (``> 0``) along the unit-norm direction.
     eps, norm, attack_steps, step_size, bounds
         See :class:`AdversarialNetClassifier`; only ``norm`` is used.
-    module, input_shape, random_state, precision, **kwargs
+    module, input_shape, random_state, max_shift, precision, **kwargs
         See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
         mixed precision, the inner maximisation included (off by default).
 
@@ -288,7 +288,7 @@ class LLRClassifier(AdversarialNetClassifier):
         Ascent steps of the search for ``delta*`` (``>= 1``).
     eps, norm, attack_steps, step_size, bounds
         The threat model; see :class:`AdversarialNetClassifier` (``attack_steps`` unused).
-    module, input_shape, random_state, precision, **kwargs
+    module, input_shape, random_state, max_shift, precision, **kwargs
         See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
         mixed precision, the inner maximisation included (off by default).
 
@@ -331,7 +331,7 @@ class FastATClassifier(AdversarialNetClassifier):
     ----------
     eps, norm, attack_steps, step_size, bounds
         The threat model; see :class:`AdversarialNetClassifier` (``attack_steps`` unused).
-    module, input_shape, random_state, precision, **kwargs
+    module, input_shape, random_state, max_shift, precision, **kwargs
         See :class:`RobustNetClassifier`; ``precision='bf16'`` or ``'fp16'`` trains in
         mixed precision, the inner maximisation included (off by default).
 
