@@ -15,6 +15,7 @@ PUBLIC_MODULES = [
     "sklearn_robust.datasets",
     "sklearn_robust.callbacks",
     "sklearn_robust.plotting",
+    "sklearn_robust.recipes",
 ]
 
 

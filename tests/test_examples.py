@@ -95,3 +95,16 @@ def test_plot_robustness_smoke(tmp_path):
     assert {line.get_label() for line in tradeoff.line_} == {"TRADESClassifier",
                                                              "SCOREClassifier"}
     assert result["separation"].train_hist_[0].sum() == result["separation"].report_.n_train
+
+
+def test_digits_recipe_smoke(tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
+    out = tmp_path / "table.md"
+    try:
+        (row,) = _main("digits_recipe")(["--smoke", "--threads", "1", "--out", str(out)])
+    finally:
+        torch.set_num_threads(threads)
+    assert row["variant"] == "recipe" and 0 <= row["pgd20"] <= row["clean"] <= 100
+    assert "| recipe |" in out.read_text()
