@@ -28,8 +28,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check sklearn_robust tests examples benchmarks
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_training.py --workload digits
-	$(PY) benchmarks/bench_training.py --workload synthetic28 --epochs 1
+	$(PY) benchmarks/run_all.py --threads 1 --log benchmarks/last_run.log
 
 # The docs get their own environment: Sphinx needs a newer `requests` than torchattacks
 # (in the test extra) allows.

@@ -3,15 +3,22 @@
 Each reference loop below is written out in full here (not imported from the library):
 same network (a freshly seeded SmallCNN), same data, batch size, optimiser, K and epochs.
 Reports the median seconds per epoch over repeats and the ratio ours / reference, all
-from the same run.
+from the same run. For TRADES, where the Adversarial Robustness Toolbox is installed,
+a third column times ART's ``AdversarialTrainerTRADESPyTorch`` on the same network,
+data, batch, optimiser, K and epochs (its inner maximisation is the attack it is given:
+ART's ``ProjectedGradientDescent``, l_inf, eps 0.1, step 2.5 eps / K, uniform start,
+which ascends cross-entropy on the labels rather than TRADES' KL; its outer loss is
+TRADES'), with the ratio ours / ART.
 
 Run:  python benchmarks/bench_training.py [--workload digits|synthetic28] [--epochs 3]
-      [--repeats 3] [--methods natural trades score at]
+      [--repeats 3] [--methods natural trades score at] [--no-art]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import platform
 import statistics
 import time
@@ -93,6 +100,39 @@ def reference_fit(method, X, y, epochs, seed):
     return model
 
 
+# ------------------------------------------------------------------ ART's TRADES trainer
+def art_available():
+    try:
+        import art.defences.trainer  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def art_fit(X, y, epochs, seed):
+    import logging
+
+    from art.attacks.evasion import ProjectedGradientDescent
+    from art.defences.trainer import AdversarialTrainerTRADESPyTorch
+    from art.estimators.classification import PyTorchClassifier
+
+    logging.getLogger("art").setLevel(logging.WARNING)
+    torch.manual_seed(seed)
+    model = SmallCNN(X.shape[1:], 10)
+    classifier = PyTorchClassifier(
+        model=model, loss=torch.nn.CrossEntropyLoss(),
+        optimizer=torch.optim.Adam(model.parameters(), lr=LR), input_shape=X.shape[1:],
+        nb_classes=10, clip_values=(0.0, 1.0), device_type="cpu",
+    )
+    attack = ProjectedGradientDescent(classifier, norm=np.inf, eps=EPS, eps_step=ALPHA,
+                                      max_iter=STEPS, num_random_init=1, batch_size=BATCH,
+                                      verbose=False)
+    trainer = AdversarialTrainerTRADESPyTorch(classifier, attack, beta=6.0)
+    with contextlib.redirect_stderr(io.StringIO()):  # ART's epoch progress bar
+        trainer.fit(X, y, batch_size=BATCH, nb_epochs=epochs)
+    return model
+
+
 # ------------------------------------------------------------------ ours
 OURS = {
     "natural": lambda e, s: NaturalClassifier(max_epochs=e, random_state=s),
@@ -121,23 +161,33 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--methods", nargs="+", default=["natural", "at", "trades", "score"])
+    parser.add_argument("--no-art", action="store_true", help="skip ART's TRADES column")
     args = parser.parse_args(argv)
+    use_art = not args.no_art and art_available()
     X, y = workload(args.workload)
     print(f"workload {args.workload}: X {X.shape}, batch {BATCH}, K {STEPS}, "
           f"{args.epochs} epochs, {args.repeats} repeats, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
-    print(f"{'method':<8} {'ours s/epoch':>12} {'reference':>10} {'ratio':>6}")
+    print(f"{'method':<8} {'ours s/epoch':>12} {'reference':>10} {'ratio':>6}"
+          + (f" {'ART':>8} {'ours/ART':>8}" if use_art else ""))
     rows = []
     # warm-up: first use of torch's optimiser imports dynamo (seconds), not to be timed
     NaturalClassifier(max_epochs=1).fit(X[:64], y[:64])
     for method in args.methods:
-        ours, ref = [], []
-        for r in range(args.repeats):  # interleaved, so drift in machine load hits both
+        ours, ref, art = [], [], []
+        with_art = use_art and method == "trades"
+        for r in range(args.repeats):  # interleaved, so drift in machine load hits all
             ref.append(timed(reference_fit, method, X, y, args.epochs, r) / args.epochs)
             ours.append(timed(fit_ours, method, X, y, args.epochs, r) / args.epochs)
-        row = (method, statistics.median(ours), statistics.median(ref))
+            if with_art:
+                art.append(timed(art_fit, X, y, args.epochs, r) / args.epochs)
+        row = (method, statistics.median(ours), statistics.median(ref),
+               statistics.median(art) if art else None)
         rows.append(row)
-        print(f"{method:<8} {row[1]:>12.3f} {row[2]:>10.3f} {row[1] / row[2]:>6.2f}")
+        line = f"{method:<8} {row[1]:>12.3f} {row[2]:>10.3f} {row[1] / row[2]:>6.2f}"
+        if row[3] is not None:
+            line += f" {row[3]:>8.3f} {row[1] / row[3]:>8.2f}"
+        print(line, flush=True)
     return rows
 
 

@@ -79,7 +79,8 @@ def _separation(args):
 
     X, y = load_dataset(args.data, args.target)
     X_train, X_test, y_train, y_test = _split(X, y, args.test_size, args.seed)
-    report = r_separation(X_train, y_train, X_test, y_test, norm=args.norm, eps=args.eps)
+    report = r_separation(X_train, y_train, X_test, y_test, norm=args.norm, eps=args.eps,
+                          verbose=args.progress)
     print(json.dumps(report.to_dict(), indent=2, default=float) if args.json else report)
     return 0
 
@@ -148,6 +149,8 @@ def build_parser():
 
     sep = sub.add_parser("separation", help="r-separation report of a data set")
     data_args(sep, 0.25)
+    sep.add_argument("--progress", action="store_true",
+                     help="show progress bars on stderr (long runs on large data)")
     sep.set_defaults(func=_separation)
 
     ev = sub.add_parser(

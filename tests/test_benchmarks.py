@@ -1,15 +1,73 @@
 """The benchmark scripts run (timings themselves are not asserted: they live in benchmarks/)."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_training.py"
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name):
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_training_benchmark_smoke():
-    spec = importlib.util.spec_from_file_location("bench_training", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    rows = bench.main(["--epochs", "1", "--repeats", "1", "--methods", "natural", "trades"])
+    bench = load("bench_training")
+    rows = bench.main(["--epochs", "1", "--repeats", "1", "--methods", "natural", "trades",
+                       "--no-art"])
     assert [r[0] for r in rows] == ["natural", "trades"]
-    assert all(ours > 0 and ref > 0 for _, ours, ref in rows)
+    assert all(ours > 0 and ref > 0 for _, ours, ref, _ in rows)
+
+
+def test_attack_benchmark_smoke():
+    rows = load("bench_attacks").main(["--quick", "--repeats", "1", "--workload", "digits",
+                                       "--attacks", "pgd", "apgd-ce"])
+    assert [r[1] for r in rows] == ["pgd", "apgd-ce"]
+    for _, _, t_ours, t_ref, s_ours, s_ref in rows:
+        assert t_ours > 0 and t_ref > 0 and 0 <= s_ours <= 1 and 0 <= s_ref <= 1
+
+
+def test_separation_benchmark_smoke():
+    rows = load("bench_separation").main(["--quick"])
+    assert [r["n"] for r in rows] == [600, 1500]
+    assert all(r["exact"] for r in rows)  # identical per-point distances to sklearn's
+    assert all(r["ours_peak"] > 0 and r["ref_peak"] > 0 for r in rows)
+
+
+def test_scaling_benchmark_smoke():
+    results = load("bench_scaling").main(["--quick"])
+    assert len(results) == 3
+    assert all(np.isfinite(r["exponent"]) for r in results)
+
+
+def test_scaling_exponent_of_a_known_power_law():
+    bench = load("bench_scaling")
+    sizes = [10, 20, 40, 80]
+    assert bench.exponent(sizes, [3 * s**1.5 for s in sizes]) == pytest.approx(1.5)
+
+
+def test_workloads_are_image_like():
+    workloads = load("_workloads")
+    X, y = workloads.mnist_like(50, seed=0)
+    assert X.shape == (50, 1, 28, 28) and X.dtype == np.float32
+    assert X.min() >= 0 and X.max() <= 1 and set(np.unique(y)) <= set(range(10))
+    assert np.allclose(X * 255, np.round(X * 255), atol=1e-4)  # 8-bit levels
+    X2, _ = workloads.mnist_like(50, seed=0)
+    np.testing.assert_array_equal(X, X2)
+    Xd, yd = workloads.digits_like(30)
+    assert Xd.shape == (30, 1, 8, 8) and len(yd) == 30
+
+
+def test_run_all_runs_a_quick_benchmark(capsys):
+    run_all = load("run_all")
+    assert run_all.main(["--quick", "--only", "bench_scaling"]) == 0
+    out = capsys.readouterr().out
+    assert "$ python benchmarks/bench_scaling.py --quick" in out and "load before" in out

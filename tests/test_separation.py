@@ -493,3 +493,72 @@ def test_transformer_bad_data():
         sep.transform([[np.inf, 0.0]])
     # clone keeps parameters and drops the fitted state
     assert not hasattr(clone(sep), "classes_")
+
+
+# ---------------------------------------------------------------------- l_inf certificates
+def _image_like(n=700, seed=0):
+    """Upsampled digits with MNIST's contrast: empty background, saturated strokes."""
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(y), n)
+    img = np.kron(X[pick].reshape(n, 8, 8) / 16.0, np.ones((2, 2))).reshape(n, -1)
+    img = np.clip((img - 0.2) / 0.45 + rng.normal(0, 0.03, img.shape) * (img > 0.2), 0, 1)
+    return (np.round(img * 255) / 255).astype(np.float32), y[pick]
+
+
+def test_l_inf_certificates_prune_and_stay_exact(monkeypatch):
+    # Saturated image data: the 0/1 certificate products rule out most pairs, the few
+    # uncertified ones are gathered, and every distance equals brute force exactly
+    # (float32 data: correctly rounded float32 values).
+    X, y = _image_like()
+    certified, total = [], []
+    original = _distances._count_products
+
+    def spy(A, B):
+        out = original(A, B)
+        certified.append(int((out > 0).sum()))
+        total.append(out.numel())
+        return out
+
+    monkeypatch.setattr(_distances, "_count_products", spy)
+    chunk = 300_000  # several blocks per side
+    got = nearest_other_class_distances(X, y, chunk_bytes=chunk)
+    np.testing.assert_array_equal(got, brute_other(X, y, X, y, "linf").astype(np.float32))
+    assert sum(certified) > 0.5 * sum(total)
+    tr, te = np.arange(500), np.arange(500, 700)
+    got = nearest_other_class_distances(X[te], y[te], X[tr], y[tr], chunk_bytes=chunk)
+    want = brute_other(X[te], y[te], X[tr], y[tr], "linf").astype(np.float32)
+    np.testing.assert_array_equal(got, want)
+    M = class_distances(X[te], X[tr], y[tr], chunk_bytes=chunk)
+    np.testing.assert_array_equal(M, brute_matrix(X[te], X[tr], y[tr], "linf").astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_l_inf_dense_fallback_and_mixed_dtypes_are_exact(dtype):
+    # Continuous uniform data: almost nothing is certified, blocks fall back to cdist;
+    # float32 queries against float64 references are measured in float64.
+    rng = np.random.default_rng(3)
+    X = rng.random((400, 40)).astype(dtype)
+    y = rng.integers(0, 3, 400)
+    got = nearest_other_class_distances(X, y, chunk_bytes=200_000)
+    np.testing.assert_allclose(got, brute_other(X, y, X, y, "linf"), rtol=1e-6, atol=0)
+    Xq = rng.random((50, 40)).astype(np.float32)
+    yq = rng.integers(0, 3, 50)
+    got = nearest_other_class_distances(Xq, yq, X.astype(np.float64), y)
+    np.testing.assert_array_equal(got, brute_other(Xq, yq, X, y, "linf"))
+
+
+def test_r_separation_verbose_shows_progress(capsys):
+    X, y = _image_like(200)
+    quiet = r_separation(X[:150], y[:150], X[150:], y[150:])
+    loud = r_separation(X[:150], y[:150], X[150:], y[150:], verbose=True)
+    np.testing.assert_array_equal(quiet.train_train_distances, loud.train_train_distances)
+    assert "train-train" in capsys.readouterr().err
+
+
+def test_cli_separation_progress_flag(capsys):
+    from sklearn_robust.cli import main
+
+    assert main(["separation", "digits", "--json", "--progress"]) == 0
+    captured = capsys.readouterr()
+    assert "train_train_min" in captured.out and "train-train" in captured.err

@@ -90,6 +90,19 @@ def _loss_and_grad(module, x, y, loss_fn):
     return loss.detach(), grad.detach(), logits.detach()
 
 
+class _TargetedLoss:
+    """Targeted DLR towards per-point targets; follows the working set via ``subset``."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __call__(self, logits, y):
+        return dlr_targeted(logits, y, self.target)
+
+    def subset(self, keep):
+        return _TargetedLoss(self.target[keep])
+
+
 class APGD(Attack):
     """Auto-PGD: projected gradient ascent with momentum and step-size halving.
 
@@ -213,48 +226,73 @@ class APGD(Attack):
         return out
 
     def _run(self, module, x, y, loss_fn, generator):
-        """One APGD run. Returns (points, fooled mask, best loss), all per sample."""
+        """One APGD run. Returns (points, fooled mask, best loss), all per sample.
+
+        A point's output is fixed once it is misclassified (its first fooling iterate),
+        so it leaves the working set: later iterations attack only the points still
+        standing. Every point's trajectory is its own (per-sample step sizes and
+        checkpoints), so this changes no result, only the cost.
+        """
         threat = self.threat
         bounds = threat.bounds_like(x)
         n = x.shape[0]
         per_sample = (-1,) + (1,) * (x.dim() - 1)
         checkpoints = set(apgd_checkpoints(self.n_iter))
 
-        eta = torch.full((n,), 2.0 * threat.eps, dtype=x.dtype, device=x.device)
         x_cur = threat.uniform_start(x, generator)
         loss_cur, grad, logits = _loss_and_grad(module, x_cur, y, loss_fn)
-        fooled = margin_fooled(logits, y)
-        x_first = x_cur.clone()  # first misclassified iterate of each point
+        fooled = margin_fooled(logits, y)  # over the whole batch
+        out = x_cur.clone()  # first misclassified iterate; the best one at the end
+        f_out = loss_cur.clone()
+
+        # Working set: the points not yet fooled, and their state.
+        act = torch.arange(n, device=x.device)
+        x_orig, y_act = x, y
+        eta = torch.full((n,), 2.0 * threat.eps, dtype=x.dtype, device=x.device)
         x_max, f_max, grad_max = x_cur.clone(), loss_cur.clone(), grad.clone()
         x_prev = x_cur
-
         last_check = 0
         n_rises = torch.zeros(n, dtype=x.dtype, device=x.device)
         f_max_at_check = f_max.clone()
         halved_at_check = torch.zeros(n, dtype=torch.bool, device=x.device)
 
         for k in range(self.n_iter):
+            keep = ~fooled[act]
+            if not bool(keep.all()):
+                f_out[act[~keep]] = f_max[~keep]
+                act = act[keep]
+                if act.numel() == 0:
+                    break
+                x_orig, y_act, eta = x_orig[keep], y_act[keep], eta[keep]
+                x_cur, x_prev = x_cur[keep], x_prev[keep]
+                grad, loss_cur = grad[keep], loss_cur[keep]
+                x_max, f_max, grad_max = x_max[keep], f_max[keep], grad_max[keep]
+                n_rises, f_max_at_check = n_rises[keep], f_max_at_check[keep]
+                halved_at_check = halved_at_check[keep]
+                if isinstance(loss_fn, _TargetedLoss):
+                    loss_fn = loss_fn.subset(keep)
+
             # Gradient step, then momentum (none on the first step).
             a = 1.0 if k == 0 else self.momentum
-            z = threat.project(x_cur + eta.view(per_sample) * threat.direction(grad), x, bounds)
+            z = threat.project(
+                x_cur + eta.view(per_sample) * threat.direction(grad), x_orig, bounds
+            )
             x_next = threat.project(
-                x_cur + a * (z - x_cur) + (1 - a) * (x_cur - x_prev), x, bounds
+                x_cur + a * (z - x_cur) + (1 - a) * (x_cur - x_prev), x_orig, bounds
             )
             x_prev, x_cur = x_cur, x_next
 
-            loss_new, grad, logits = _loss_and_grad(module, x_cur, y, loss_fn)
+            loss_new, grad, logits = _loss_and_grad(module, x_cur, y_act, loss_fn)
             n_rises += (loss_new > loss_cur).to(x.dtype)
             loss_cur = loss_new
 
-            now_fooled = margin_fooled(logits, y) & ~fooled
-            x_first[now_fooled] = x_cur[now_fooled]
-            fooled |= now_fooled
+            now_fooled = margin_fooled(logits, y_act)
+            out[act[now_fooled]] = x_cur[now_fooled]
+            fooled[act[now_fooled]] = True
             better = loss_cur > f_max
             x_max[better] = x_cur[better]
             grad_max[better] = grad[better]
             f_max = torch.where(better, loss_cur, f_max)
-            if bool(fooled.all()):
-                break
 
             if k + 1 in checkpoints:
                 rose_rarely = n_rises < self.rho * (k + 1 - last_check)
@@ -269,8 +307,11 @@ class APGD(Attack):
                 n_rises.zero_()
                 last_check = k + 1
 
-        out = torch.where(fooled.view(per_sample), x_first, x_max)
-        return out, fooled, f_max
+        if act.numel():
+            standing = ~fooled[act]
+            out[act[standing]] = x_max[standing]
+            f_out[act] = f_max
+        return out, fooled, f_out
 
 
 class APGDTargeted(APGD):
@@ -357,10 +398,7 @@ class APGDTargeted(APGD):
         targets = others.argsort(dim=1, descending=True)[:, :n_targets]
 
         def targeted(rank):
-            def make_loss(idx):
-                target = targets[idx, rank]
-                return lambda z, labels: dlr_targeted(z, labels, target)
-            return make_loss
+            return lambda idx: _TargetedLoss(targets[idx, rank])
 
         runs = [targeted(rank) for rank in range(n_targets) for _ in range(self.restarts)]
         return self._attack(module, x, y, logits, runs, generator)

@@ -68,38 +68,55 @@ class PGD(Attack):
         self.random_start = random_start
 
     def _perturb_batch(self, module, x, y, generator):
-        loss_fn = self._loss_fn
-        best = x.clone()
-        best_loss = torch.full((x.shape[0],), -float("inf"), device=x.device)
-        fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-
-        def record(x_adv, logits):
-            # Keep the first fooling iterate of each point, else its highest-loss one.
-            with torch.no_grad():
-                losses = loss_fn(logits.detach(), y)
-                now_fooled = margin_fooled(logits.detach(), y) & ~fooled
-                better = ~fooled & (losses > best_loss)
-                take = now_fooled | better
-                best[take] = x_adv.detach()[take]
-                best_loss[take] = losses[take]
-                fooled.logical_or_(now_fooled)
-
-        def objective(x_adv):
-            logits = module(x_adv)
-            record(x_adv, logits)
-            return loss_fn(logits, y)
-
+        # Written out rather than through ``threat.ascend``: a point's output is fixed once
+        # it is misclassified, so it leaves the working set and later steps attack only
+        # the points still standing (each point's iterates are its own: same result).
+        threat, loss_fn = self.threat, self._loss_fn
+        bounds = threat.bounds_like(x)
         # The clean point is in the ball too: a misclassified one stays broken, so robust
         # accuracy never exceeds clean accuracy.
         with torch.no_grad():
-            record(x, module(x))
+            logits = module(x)
+        best = x.clone()
+        best_loss = loss_fn(logits, y)
+        fooled = margin_fooled(logits, y)
+
+        def record(rows, x_adv, logits, losses):
+            # First fooling iterate of each point, else its highest-loss one.
+            now_fooled = margin_fooled(logits, y[rows])
+            take = now_fooled | (losses > best_loss[rows])
+            best[rows[take]] = x_adv[take]
+            best_loss[rows[take]] = losses[take]
+            fooled[rows[now_fooled]] = True
+            return ~now_fooled
+
         start = "uniform" if self.random_start else "none"
         for _ in range(self.restarts):
-            if bool(fooled.all()):
+            rows = (~fooled).nonzero().squeeze(1)
+            if rows.numel() == 0:
                 break
-            x_last = self.threat.ascend(objective, x, start=start, generator=generator)
-            with torch.no_grad():
-                record(x_last, module(x_last))
+            # The start is drawn for the whole batch, as the random stream expects.
+            x_adv = threat.start(x, start, generator)[rows]
+            x_rows, y_rows = x[rows], y[rows]
+            for _ in range(threat.steps):
+                x_adv.requires_grad_(True)
+                with torch.enable_grad():
+                    logits = module(x_adv)
+                    losses = loss_fn(logits, y_rows)
+                    (grad,) = torch.autograd.grad(losses.sum(), x_adv)
+                x_adv = x_adv.detach()
+                keep = record(rows, x_adv, logits.detach(), losses.detach())
+                x_adv = threat.project(x_adv + threat.alpha * threat.direction(grad), x_rows,
+                                       bounds)
+                if not bool(keep.all()):
+                    rows, x_adv = rows[keep], x_adv[keep]
+                    x_rows, y_rows = x_rows[keep], y_rows[keep]
+                    if rows.numel() == 0:
+                        break
+            if rows.numel():
+                with torch.no_grad():
+                    logits = module(x_adv)
+                    record(rows, x_adv, logits, loss_fn(logits, y_rows))
         return best
 
 

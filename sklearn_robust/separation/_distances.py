@@ -3,23 +3,29 @@
 The quantities behind r-separation (Yang et al. 2020) are nearest-neighbour distances
 restricted by label: for a query point, the distance to the closest reference point of
 a *different* label, or the distance to the closest point of *each* class. They are
-computed here exactly, by brute force, without ever building the full distance matrix:
-queries and references are processed in square blocks whose size is derived from a byte
-budget (``chunk_bytes``), so a 60,000 x 784 problem needs a few hundred MiB at most.
+computed here exactly (every pair is measured, or, for ``'linf'``, proven unable to
+lower a minimum), without ever building the full distance matrix: queries and
+references are processed in square blocks whose size is derived from a byte budget
+(``chunk_bytes``), so a 60,000 x 784 problem needs a few hundred MiB at most.
 
 How each norm is computed
 -------------------------
 ``'linf'``
-    ``torch.cdist(p=inf)`` per block, in float32 when both inputs are float32 (then
-    every block entry is the correctly rounded true distance: float32 subtraction and
-    ``abs``/``max`` are exact up to one final rounding) and in float64 otherwise.
-    With 32 features or more, blocks are pruned without changing any result: the
-    maximum over the ``k`` most spread features is a lower bound of the distance, so a
-    pair whose bound already reaches the running minimum of its point(s) cannot lower
-    it and is never finished; the few survivors are finished by gathering (numpy).
-    Running minima start from a random sample of 256 reference points, and ``k``
-    adapts to the measured survival rates and costs. On image data most pairs are
-    settled by a few dozen pixels.
+    Exact search with certificates computed by matrix products. First, each query's
+    running minimum starts from a few candidates: its nearest references in a
+    16-dimensional principal-component projection (cheap, approximate), measured
+    exactly. Then every block of pairs gets a certificate ``C = A @ B.T`` where
+    ``A[q] = [q - lo >= t_q, hi - q >= t_q]`` (``t_q`` the query's running minimum,
+    ``lo``/``hi`` the per-feature minimum/maximum of the references) and
+    ``B[r] = [r == lo, r == hi]`` are 0/1 matrices: ``C[q, r] > 0`` means some feature
+    has ``|q_j - r_j| >= t_q``, so the pair cannot lower ``t_q`` and is skipped. Only
+    uncertified pairs are measured (by gathering, or with ``torch.cdist(p=inf)`` when
+    most of a block is uncertified). The certificate compares exactly the floating-point
+    differences the distance is made of, so no result changes. On image data (empty
+    background, saturated strokes) nearly every pair of different digits is certified.
+    Distances are computed in float32 when both inputs are float32 (then each is the
+    correctly rounded true distance: float32 subtraction and ``abs``/``max`` are exact up
+    to one final rounding) and in float64 otherwise.
 ``'l1'``
     ``torch.cdist(p=1)`` per block in float64 (summation error ~1e-13 relative).
 ``'l2'``
@@ -32,18 +38,19 @@ How each norm is computed
 
 For the training set against itself, only pairs of different labels count, so a point
 is never its own neighbour; exact duplicates carrying different labels give distance 0.
-Symmetry is used: each unordered pair of training points is measured once.
+For ``'l1'`` and ``'l2'`` symmetry is used: each unordered pair of training points is
+measured once (for ``'linf'`` each point is a query, and a measured pair updates both).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-import time
 
 import numpy as np
 import torch
 from sklearn.utils.validation import check_array, column_or_1d
+from tqdm.auto import tqdm
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
@@ -63,21 +70,19 @@ DEFAULT_CHUNK_BYTES = 128 * 2**20
 # same-label mask (1), candidate masks (3), a gathered threshold matrix (4) and the
 # int64 indices of candidates (16).
 _PAIR_BYTES = 32
-# Bytes per feature of one loaded row: the gathered copy, its permuted or converted
-# copies and, for l_inf pruning, the contiguous copy of the unfinished features.
+# Bytes per feature of one loaded row: the gathered copy and its converted copies;
+# for l_inf, the differences to the per-feature extremes and the 0/1 certificate rows.
 _ROW_FEATURE_BYTES = 24
 # Share of the budget kept for blocks; the rest bounds the exact re-check buffers.
 _BLOCK_SHARE = 0.75
 _U32 = 2.0**-24  # unit roundoff of float32
-# l_inf pruning: partial maxima over the most spread features bound the distance from
-# below; pairs whose bound already reaches the running minimum are never finished.
-_PRUNE_MIN_FEATURES = 32
-_PRUNE_MIN_K = 8
-# Initial cost of finishing one (pair, feature) by numpy gathering, relative to
-# torch.cdist; re-estimated from timings as blocks are processed.
-_GATHER_COST = 2.0
+# l_inf search: candidates from a low-dimensional projection seed the running minima;
+# a block whose uncertified share exceeds _DENSE_SHARE is finished densely by cdist.
+_SEED_DIMS = 16
+_SEED_CANDIDATES = 8
+_SEED_SAMPLE = 2048
+_DENSE_SHARE = 0.3
 _GATHER_PAIRS = 256
-_N_SEEDS = 256
 
 
 def check_norm(norm):
@@ -194,17 +199,9 @@ class _Engine:
         self.recheck_rows = max(1, int((1 - _BLOCK_SHARE) * budget) // (24 * n_features))
         self.recheck = norm == "l2"
         self.center = None
-        self.perm = None
-        self.prune = False
         if norm == "linf":
             both32 = XQ.dtype == np.float32 and XR.dtype == np.float32
             self.work = np.float32 if both32 else np.float64
-            if n_features >= _PRUNE_MIN_FEATURES and self.device.type == "cpu":
-                # Most spread features first: their partial max is the best lower bound.
-                self.prune = True
-                self.perm = np.argsort(-self._column_std(XR), kind="stable")
-                self.k = _even(n_features // 8)
-                self.gather_cost = _GATHER_COST
         elif norm == "l1":
             self.work = np.float64
         else:
@@ -252,8 +249,6 @@ class _Engine:
     def load(self, X, idx):
         """Rows ``idx`` of ``X`` as a fresh tensor of the working dtype on the device."""
         block = X[idx]
-        if self.perm is not None:
-            block = block[:, self.perm]
         if self.center is not None:
             block = np.subtract(block, self.center, dtype=np.float64)
         return torch.from_numpy(np.ascontiguousarray(block, dtype=self.work)).to(self.device)
@@ -283,15 +278,8 @@ class _Engine:
         return out
 
     # ------------------------------------------------------------------ one block
-    def block(self, Qc, Rc, same, need):
-        """Distances of a block; pairs with equal labels are +inf.
-
-        ``need(lower_bound_block)`` says which pairs could still lower a running minimum;
-        with pruning (``'linf'``), the other pairs keep a lower bound instead of their
-        distance, which leaves every minimum unchanged.
-        """
-        if self.prune and need is not None:
-            return self._linf_pruned(Qc, Rc, same, need)
+    def block(self, Qc, Rc, same):
+        """Distances of a block; pairs with equal labels are +inf."""
         if self.norm == "linf":
             D = torch.cdist(Qc, Rc, p=float("inf"))
         elif self.norm == "l1":
@@ -305,63 +293,6 @@ class _Engine:
         if same is not None:
             D.masked_fill_(same, float("inf"))
         return D
-
-    def _linf_pruned(self, Qc, Rc, same, need):
-        # Lower bound: the max over the k most spread features, in two halves so that the
-        # survival rate at k/2 is known too (to adapt k, see _adapt).
-        p, k = self.n_features, self.k
-        half = k // 2
-        inf = float("inf")
-        tic = time.perf_counter()
-        LB = torch.cdist(Qc[:, :half], Rc[:, :half], p=inf)
-        if same is not None:
-            LB.masked_fill_(same, inf)
-        n_half = int(need(LB).sum())
-        torch.maximum(LB, torch.cdist(Qc[:, half:k], Rc[:, half:k], p=inf), out=LB)
-        t_bound = time.perf_counter() - tic
-        mask = need(LB)
-        n_need = int(mask.sum())
-        self._adapt(n_half / LB.numel(), n_need / LB.numel())
-        if n_need * self.gather_cost > LB.numel():
-            # Dense enough: finish every pair with the remaining features.
-            del mask
-            return torch.maximum(LB, torch.cdist(Qc[:, k:], Rc[:, k:], p=inf), out=LB)
-        ci, cj = (t.numpy() for t in torch.nonzero(mask, as_tuple=True))
-        del mask
-        if len(ci):
-            tic = time.perf_counter()
-            lb = LB.numpy()  # shares memory with LB
-            tail = _tail_max(
-                np.ascontiguousarray(Qc.numpy()[:, k:]),
-                np.ascontiguousarray(Rc.numpy()[:, k:]),
-                ci,
-                cj,
-            )
-            lb[ci, cj] = np.maximum(lb[ci, cj], tail)
-            t_tail = time.perf_counter() - tic
-            work_tail, work_bound = len(ci) * (p - k), LB.numel() * k
-            if work_tail > 2**20 and t_bound > 0:
-                # Measured cost of a gathered (pair, feature) relative to cdist's.
-                ratio = (t_tail / work_tail) / (t_bound / work_bound)
-                ratio = min(max(ratio, 0.25), 16.0)
-                self.gather_cost = 0.7 * self.gather_cost + 0.3 * ratio
-        return LB
-
-    def _adapt(self, rho_half, rho):
-        """Pick the next block's k from the survival rates at k/2 and k (cost model)."""
-        p, k, g = self.n_features, self.k, self.gather_cost
-
-        def cost(kk, r):
-            return kk / p + min(g * r, 1.0) * (1.0 - kk / p)
-
-        # Survival falls roughly geometrically with k: rho(2k) ~ rho(k)^2 / rho(k/2).
-        rho_double = min(rho, rho * rho / rho_half) if rho_half > 0 else 0.0
-        best, best_cost = k, cost(k, rho)
-        if k // 2 >= _PRUNE_MIN_K and cost(k // 2, rho_half) < 0.95 * best_cost:
-            best, best_cost = k // 2, cost(k // 2, rho_half)
-        if 2 * k <= p // 2 and cost(2 * k, rho_double) < 0.95 * best_cost:
-            best = 2 * k
-        self.k = _even(best)
 
     # ------------------------------------------------------------------ folding minima
     def fold_other(self, D, qi, ri, approx, exact, symmetric):
@@ -398,10 +329,6 @@ class _Engine:
         np.minimum.at(exact, (qi[ci], r_codes[cj]), vals)
 
 
-def _even(k):
-    return max(_PRUNE_MIN_K, 2 * (int(k) // 2))
-
-
 def _band_threshold(approx, band):
     """Re-check threshold ``approx + band``; -1 (no candidate) where approx is inf."""
     with np.errstate(invalid="ignore"):
@@ -410,7 +337,7 @@ def _band_threshold(approx, band):
 
 
 def _tail_max(Q, R, ci, cj):
-    """``max_j |Q[ci, j] - R[cj, j]|`` for listed pairs.
+    """``max_j |Q[ci, j] - R[cj, j]|`` for listed pairs, in ``Q``'s dtype.
 
     Pairs are processed in fixed batches (not per sample), small enough that the two
     gathered batches stay in cache.
@@ -423,52 +350,190 @@ def _tail_max(Q, R, ci, cj):
         stop = min(start + m, len(ci))
         a, b = A[: stop - start], B[: stop - start]
         np.take(Q, ci[start:stop], axis=0, out=a)
-        np.take(R, cj[start:stop], axis=0, out=b)
+        if R.dtype == Q.dtype:
+            np.take(R, cj[start:stop], axis=0, out=b)
+        else:
+            b[...] = R[cj[start:stop]]
         np.subtract(a, b, out=a)
         np.abs(a, out=a)
-        a.max(axis=1, out=out[start:stop])
+        a.max(axis=1, out=out[start:stop], initial=0)
     return out
 
 
-def _seeds(engine, r_codes, n_queries, per_class=False):
-    """A few reference points measured first, so that pruning bites from the first block.
+def _count_products(A, B):
+    """``A @ B`` for 0/1 (boolean) matrices, as exact integer counts.
 
-    Returns sorted-by-class indices into the references, or None when pruning is off or
-    the problem is small (a handful of blocks, computed densely).
+    int8 products with int32 accumulation (``torch._int_mm``, several times faster than
+    float32 on CPUs with VNNI) where available, else float32 (exact below 2**24).
+    Only ``== 0`` is ever tested, which no rounding could change anyway.
     """
-    n_ref = len(r_codes)
-    if not engine.prune or n_ref <= 4 * engine.size or n_queries <= engine.size:
-        return None
-    rng = np.random.default_rng(0)
-    if per_class:
-        classes = np.unique(r_codes)
-        take = -(-_N_SEEDS // len(classes))
-        picked = [rng.permutation(np.flatnonzero(r_codes == c))[:take] for c in classes]
-        idx = np.concatenate(picked)
-    else:
-        idx = rng.choice(n_ref, size=min(_N_SEEDS, n_ref), replace=False)
-    return idx[np.lexsort((idx, r_codes[idx]))]
+    int_mm = getattr(torch, "_int_mm", None)
+    m, k = A.shape
+    n = B.shape[1]
+    if int_mm is not None and m > 16 and n >= 8 and n % 8 == 0 and k % 8 == 0:
+        try:
+            return int_mm(A.to(torch.int8), B.to(torch.int8))
+        except RuntimeError:  # pragma: no cover - shape or device not supported
+            pass
+    return A.float() @ B.float()
 
 
-def _other_symmetric(engine, codes):
+class _LinfIndex:
+    """What the l_inf search needs of the references, computed once.
+
+    ``lo``/``hi``: per-feature minimum and maximum of ``XR`` (the certificate levels);
+    ``basis``/``center``: a principal-component projection fitted on a sample of
+    ``XR``, and ``proj``, every reference projected (for candidate search only).
+    """
+
+    def __init__(self, engine):
+        XR = engine.XR
+        self.engine = engine
+        lo = np.full(XR.shape[1], np.inf)
+        hi = np.full(XR.shape[1], -np.inf)
+        for start, stop in engine.chunks(XR.shape[0]):
+            lo = np.minimum(lo, XR[start:stop].min(axis=0))
+            hi = np.maximum(hi, XR[start:stop].max(axis=0))
+        self.lo = engine.tensor(lo.astype(engine.work))
+        self.hi = engine.tensor(hi.astype(engine.work))
+        rng = np.random.default_rng(0)
+        n = XR.shape[0]
+        sample = np.sort(rng.choice(n, size=min(n, _SEED_SAMPLE), replace=False))
+        S = torch.from_numpy(np.asarray(XR[sample], dtype=np.float32))
+        self.center = S.mean(dim=0)
+        S = S - self.center
+        dims = min(_SEED_DIMS, S.shape[0], S.shape[1])
+        # The top principal subspace by a few subspace iterations (only the span matters:
+        # distances within it do not depend on the basis chosen).
+        cov = S.T @ S
+        gen = torch.Generator().manual_seed(0)
+        basis = torch.randn(S.shape[1], dims, generator=gen)
+        for _ in range(6):
+            basis, _ = torch.linalg.qr(cov @ basis)
+        self.basis = basis.contiguous()
+        self.proj = torch.cat([self.project(XR[a:b]) for a, b in engine.chunks(n)])
+        self.sq = (self.proj * self.proj).sum(dim=1)
+
+    def project(self, X):
+        X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        return (X - self.center) @ self.basis
+
+    def candidates(self, Q, qc, ri_all, r_codes, exclude_same):
+        """Up to ``_SEED_CANDIDATES`` nearest references per query in the projection.
+
+        Returns ``(rows, refs)``: query rows within the block and reference row indices.
+        """
+        engine = self.engine
+        Qp = self.project(Q)
+        Qsq = (Qp * Qp).sum(dim=1)
+        P, Psq = self.proj[ri_all], self.sq[ri_all]
+        vals, idxs = [], []
+        for b0, b1 in engine.chunks(len(ri_all)):
+            D2 = Qp @ P[b0:b1].T
+            D2.mul_(-2.0).add_(Qsq[:, None]).add_(Psq[None, b0:b1])
+            if exclude_same:
+                same = engine.same_label(qc, r_codes[b0:b1])
+                if same is not None:
+                    D2.masked_fill_(same.cpu(), float("inf"))
+            v, j = D2.topk(min(_SEED_CANDIDATES, b1 - b0), dim=1, largest=False)
+            vals.append(v)
+            idxs.append(j + b0)
+        V, J = torch.cat(vals, dim=1), torch.cat(idxs, dim=1)
+        v, pick = V.topk(min(_SEED_CANDIDATES, V.shape[1]), dim=1, largest=False)
+        J = J.gather(1, pick)
+        rows, cols = torch.nonzero(torch.isfinite(v), as_tuple=True)
+        return rows.numpy(), ri_all[J[rows, cols].numpy()]
+
+
+def _linf_nearest(engine, index, qi_all, q_codes, ri_all, r_codes, best, *,
+                  exclude_same, symmetric, bar=None):
+    """Lower ``best`` to the exact l_inf distance of each query to its nearest reference.
+
+    Queries are rows ``qi_all`` of ``XQ`` (sorted by their codes ``q_codes``),
+    references rows ``ri_all`` of ``XR`` (sorted by ``r_codes``); with
+    ``exclude_same`` pairs of equal codes do not count. ``best`` (float64, indexed by
+    query row, +inf or an upper bound already) is updated in place; with ``symmetric``
+    (queries and references are the same rows of the same array) the reference side
+    of each measured pair is updated too. See the module docstring for the method.
+    """
+    XR, inf = engine.XR, float("inf")
+    lo, hi = index.lo, index.hi
+    r_chunks = engine.chunks(len(ri_all))
+
+    def fold(rows, refs, qi, d):
+        np.minimum.at(best, qi[rows], d)
+        if symmetric:
+            np.minimum.at(best, refs, d)
+
+    for a0, a1 in engine.chunks(len(qi_all)):
+        qi, qc = qi_all[a0:a1], q_codes[a0:a1]
+        Qn = np.ascontiguousarray(engine.XQ[qi], dtype=engine.work)
+        Qw = torch.from_numpy(Qn).to(engine.device)
+        above_lo, below_hi = Qw - lo, hi - Qw  # exactly the differences to r == lo, hi
+        # 1. Seed the running minima with the projection's nearest candidates.
+        rows, refs = index.candidates(Qn, qc, ri_all, r_codes, exclude_same)
+        if len(rows):
+            fold(rows, refs, qi, _tail_max(Qn, XR, rows, refs).astype(np.float64))
+        # 2. Certify blocks; measure only the uncertified pairs.
+        for b0, b1 in r_chunks:
+            rc = r_codes[b0:b1]
+            if exclude_same and qc[0] == qc[-1] == rc[0] == rc[-1]:
+                continue  # one class only: no pair counts
+            ri = ri_all[b0:b1]
+            Rw = engine.load(XR, ri)
+            t = engine.tensor(best[qi], Qw.dtype)[:, None]
+            cert_q = torch.cat([above_lo >= t, below_hi >= t], dim=1)
+            cols = torch.nonzero(cert_q.any(dim=0)).squeeze(1)
+            if cols.numel() % 8:  # repeated columns change no zero: pad to a multiple of 8
+                cols = torch.cat([cols, cols[:1].expand(8 - cols.numel() % 8)])
+            same = engine.same_label(qc, rc) if exclude_same else None
+            if cols.numel():
+                cert_r = torch.cat([Rw.T == lo[:, None], Rw.T == hi[:, None]], dim=0)
+                need = _count_products(cert_q[:, cols], cert_r[cols]) == 0
+            else:
+                need = torch.ones(len(qi), len(ri), dtype=torch.bool, device=Qw.device)
+            if same is not None:
+                need &= ~same
+            n_need = int(need.sum())
+            if n_need == 0:
+                continue
+            if n_need > _DENSE_SHARE * need.numel():
+                D = torch.cdist(Qw, Rw, p=inf)
+                if same is not None:
+                    D.masked_fill_(same, inf)
+                best[qi] = np.minimum(best[qi], engine.numpy(D.amin(dim=1)))
+                if symmetric:
+                    best[ri] = np.minimum(best[ri], engine.numpy(D.amin(dim=0)))
+                del D
+            else:
+                ci, cj = (t.cpu().numpy() for t in torch.nonzero(need, as_tuple=True))
+                fold(ci, ri[cj], qi, _tail_max(Qn, XR, ci, ri[cj]).astype(np.float64))
+            del need, same
+        if bar is not None:
+            bar.update(1)
+    return best
+
+
+def _bar(total, desc, verbose):
+    return tqdm(total=total, desc=desc, disable=not verbose, leave=False)
+
+
+def _other_symmetric(engine, codes, verbose=False):
     """Train-train: each point against the other points of different labels."""
     n = len(codes)
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
+    if engine.norm == "linf":
+        best = np.full(n, np.inf)
+        with _bar(len(engine.chunks(n)), "train-train", verbose) as bar:
+            return _linf_nearest(engine, _LinfIndex(engine), order, sorted_codes, order,
+                                 sorted_codes, best, exclude_same=True, symmetric=True,
+                                 bar=bar)
     approx = np.full(n, np.inf)
     exact = np.full(n, np.inf) if engine.recheck else None
     chunks = engine.chunks(n)
-    seeds = _seeds(engine, codes, n)
-    prune = seeds is not None  # small problems: a few dense blocks are cheaper
-    if seeds is not None:  # every point's minimum starts finite, rows and columns alike
-        Sc = engine.load(engine.XR, seeds)
-        for a0, a1 in chunks:
-            qi, qc = order[a0:a1], sorted_codes[a0:a1]
-            D = engine.block(
-                engine.load(engine.XQ, qi), Sc, engine.same_label(qc, codes[seeds]), None
-            )
-            engine.fold_other(D, qi, seeds, approx, exact, symmetric=False)
-    for i, (a0, a1) in enumerate(chunks):
+    for i, (a0, a1) in enumerate(tqdm(chunks, desc="train-train", disable=not verbose,
+                                      leave=False)):
         qi, qc = order[a0:a1], sorted_codes[a0:a1]
         Qc = engine.load(engine.XQ, qi)
         for b0, b1 in chunks[i:]:
@@ -477,75 +542,68 @@ def _other_symmetric(engine, codes):
                 continue  # one class only: no pair counts
             ri = order[b0:b1]
             Rc = Qc if b0 == a0 else engine.load(engine.XR, ri)
-
-            def need(lb, qi=qi, ri=ri):
-                thr_q = engine.tensor(approx[qi], lb.dtype)[:, None]
-                thr_r = engine.tensor(approx[ri], lb.dtype)[None, :]
-                return (lb < thr_q) | (lb < thr_r)
-
-            D = engine.block(Qc, Rc, engine.same_label(qc, rc), need if prune else None)
+            D = engine.block(Qc, Rc, engine.same_label(qc, rc))
             engine.fold_other(D, qi, ri, approx, exact, symmetric=True)
             del D
     return exact if engine.recheck else approx
 
 
-def _other_cross(engine, q_codes, r_codes):
+def _other_cross(engine, q_codes, r_codes, verbose=False):
     """Test-train: each query against the references of a different label."""
     q_order = np.argsort(q_codes, kind="stable")
     r_order = np.argsort(r_codes, kind="stable")
     q_sorted, r_sorted = q_codes[q_order], r_codes[r_order]
     n = len(q_codes)
+    if engine.norm == "linf":
+        best = np.full(n, np.inf)
+        with _bar(len(engine.chunks(n)), "test-train", verbose) as bar:
+            return _linf_nearest(engine, _LinfIndex(engine), q_order, q_sorted, r_order,
+                                 r_sorted, best, exclude_same=True, symmetric=False,
+                                 bar=bar)
     approx = np.full(n, np.inf)
     exact = np.full(n, np.inf) if engine.recheck else None
     r_chunks = engine.chunks(len(r_codes))
-    seeds = _seeds(engine, r_codes, n)
-    prune = seeds is not None
-    for a0, a1 in engine.chunks(n):
+    for a0, a1 in tqdm(engine.chunks(n), desc="test-train", disable=not verbose,
+                       leave=False):
         qi, qc = q_order[a0:a1], q_sorted[a0:a1]
         Qc = engine.load(engine.XQ, qi)
-        if seeds is not None:
-            same = engine.same_label(qc, r_codes[seeds])
-            D = engine.block(Qc, engine.load(engine.XR, seeds), same, None)
-            engine.fold_other(D, qi, seeds, approx, exact, symmetric=False)
-
-        def need(lb, qi=qi):
-            return lb < engine.tensor(approx[qi], lb.dtype)[:, None]
-
         for b0, b1 in r_chunks:
             rc = r_sorted[b0:b1]
             if qc[0] == qc[-1] == rc[0] == rc[-1]:
                 continue
             ri = r_order[b0:b1]
-            same = engine.same_label(qc, rc)
-            D = engine.block(Qc, engine.load(engine.XR, ri), same, need if prune else None)
+            D = engine.block(Qc, engine.load(engine.XR, ri), engine.same_label(qc, rc))
             engine.fold_other(D, qi, ri, approx, exact, symmetric=False)
             del D
     return exact if engine.recheck else approx
 
 
-def _class_matrix(engine, r_codes, n_classes):
+def _class_matrix(engine, r_codes, n_classes, verbose=False):
     """Each query against every class: the (n_queries, n_classes) minima."""
     r_order = np.argsort(r_codes, kind="stable")
     r_sorted = r_codes[r_order]
     n = engine.XQ.shape[0]
+    if engine.norm == "linf":
+        best = np.full((n_classes, n), np.inf)  # one contiguous row per class
+        index = _LinfIndex(engine)
+        qi_all, q_codes = np.arange(n), np.zeros(n, dtype=np.int64)
+        with _bar(n_classes * len(engine.chunks(n)), "per class", verbose) as bar:
+            for c in range(n_classes):
+                ri = r_order[r_sorted == c]
+                if len(ri):
+                    _linf_nearest(engine, index, qi_all, q_codes, ri, r_codes[ri], best[c],
+                                  exclude_same=False, symmetric=False, bar=bar)
+        return np.ascontiguousarray(best.T)
     approx = np.full((n, n_classes), np.inf)
     exact = np.full((n, n_classes), np.inf) if engine.recheck else None
     r_chunks = engine.chunks(len(r_codes))
-    seeds = _seeds(engine, r_codes, n, per_class=True)
-    prune = seeds is not None
-    for a0, a1 in engine.chunks(n):
+    for a0, a1 in tqdm(engine.chunks(n), desc="per class", disable=not verbose,
+                       leave=False):
         qi = np.arange(a0, a1)
         Qc = engine.load(engine.XQ, qi)
-        if seeds is not None:
-            D = engine.block(Qc, engine.load(engine.XR, seeds), None, None)
-            engine.fold_matrix(D, qi, seeds, r_codes[seeds], approx, exact)
         for b0, b1 in r_chunks:
             ri, rc = r_order[b0:b1], r_sorted[b0:b1]
-
-            def need(lb, qi=qi, rc=rc):
-                return lb < engine.tensor(approx[qi][:, rc], lb.dtype)
-
-            D = engine.block(Qc, engine.load(engine.XR, ri), None, need if prune else None)
+            D = engine.block(Qc, engine.load(engine.XR, ri), None)
             engine.fold_matrix(D, qi, ri, rc, approx, exact)
             del D
     return exact if engine.recheck else approx
@@ -633,20 +691,23 @@ def nearest_other_class_distances(
     return test_train(X, q_codes, X_ref, r_codes, norm=norm, chunk_bytes=chunk_bytes, device=device)
 
 
-def train_train(X, codes, *, norm="linf", chunk_bytes=None, device=None):
+def train_train(X, codes, *, norm="linf", chunk_bytes=None, device=None, verbose=False):
     """Array-level train-train distances: ``X`` validated, ``codes`` integer labels."""
-    return _other_symmetric(_Engine(X, X, norm, chunk_bytes, device), codes)
+    return _other_symmetric(_Engine(X, X, norm, chunk_bytes, device), codes, verbose)
 
 
-def test_train(X, q_codes, X_ref, r_codes, *, norm="linf", chunk_bytes=None, device=None):
+def test_train(X, q_codes, X_ref, r_codes, *, norm="linf", chunk_bytes=None, device=None,
+               verbose=False):
     """Array-level test-train distances (query code -1: label absent from the references)."""
-    return _other_cross(_Engine(X, X_ref, norm, chunk_bytes, device), q_codes, r_codes)
+    return _other_cross(_Engine(X, X_ref, norm, chunk_bytes, device), q_codes, r_codes,
+                        verbose)
 
 
-def class_matrix(X, X_ref, r_codes, n_classes, *, norm="linf", chunk_bytes=None, device=None):
+def class_matrix(X, X_ref, r_codes, n_classes, *, norm="linf", chunk_bytes=None, device=None,
+                 verbose=False):
     """Array-level per-class distances, columns indexed by the codes ``0..n_classes-1``."""
     engine = _Engine(X, X_ref, norm, chunk_bytes, device)
-    return _class_matrix(engine, r_codes, n_classes)
+    return _class_matrix(engine, r_codes, n_classes, verbose)
 
 
 def class_distances(X, X_ref, y_ref, *, norm="linf", chunk_bytes=None, device=None):

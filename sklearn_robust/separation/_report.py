@@ -210,6 +210,7 @@ def r_separation(
     percentiles=(1, 5, 50),
     chunk_bytes=None,
     device=None,
+    verbose=False,
 ):
     """Measure how far apart the classes of a data set are (Yang et al.'s r-separation).
 
@@ -246,6 +247,8 @@ def r_separation(
         the full distance matrix is never built.
     device : str, torch.device or None, default=None
         Where blocks are computed (CPU if None).
+    verbose : bool, default=False
+        Show progress bars (one per pass: train-train, test-train) on stderr.
 
     Returns
     -------
@@ -327,7 +330,7 @@ def r_separation(
                 f"X_test has {X_test.shape[1]} features but X_train has {X_train.shape[1]}."
             )
 
-    kw = {"norm": norm, "chunk_bytes": chunk_bytes, "device": device}
+    kw = {"norm": norm, "chunk_bytes": chunk_bytes, "device": device, "verbose": verbose}
     d_train = train_train(X_train, codes, **kw)
     d_train.setflags(write=False)
     tt_min, tt_mean, tt_pct = _summary(d_train, qs)
