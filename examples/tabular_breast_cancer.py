@@ -66,7 +66,7 @@ def main(argv=None):
             )
             rows.append((eps, name, clean, robust, ceiling, seconds))
             print(f"{eps:>5} {name:<8} {100 * clean:>7.2f} {100 * robust:>7.2f} "
-                  f"{100 * ceiling:>8.2f} {seconds:>6.1f}")
+                  f"{100 * ceiling:>8.2f} {seconds:>6.1f}", flush=True)
     return np.array([r[2:5] for r in rows], dtype=float)
 
 

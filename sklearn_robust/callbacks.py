@@ -119,6 +119,22 @@ class RobustScoring(Callback):
             net.history.record(self.name + "_lipschitz", lipschitz)
 
 
+class _EMAUpdate:
+    """torch's EMA update for ``AveragedModel``, as a picklable object.
+
+    ``get_ema_multi_avg_fn`` returns a closure, which ``pickle`` cannot store; holding the
+    decay here keeps a fitted estimator with :class:`WeightAveraging` picklable.
+    """
+
+    def __init__(self, decay):
+        self.decay = decay
+
+    def __call__(self, averaged_params, current_params, num_averaged):
+        from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+        get_ema_multi_avg_fn(self.decay)(averaged_params, current_params, num_averaged)
+
+
 class WeightAveraging(Callback):
     """An exponential moving average (EMA) of the weights, used once training ends.
 
@@ -179,10 +195,10 @@ class WeightAveraging(Callback):
         return self
 
     def on_train_begin(self, net, **kwargs):
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        from torch.optim.swa_utils import AveragedModel
 
         self.average_ = AveragedModel(
-            net.module_, multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=True
+            net.module_, multi_avg_fn=_EMAUpdate(self.decay), use_buffers=True
         )
 
     def on_batch_end(self, net, training=False, **kwargs):

@@ -23,9 +23,10 @@ def robust_recipe(
     *,
     eps=0.1,
     train_eps_factor=1.5,
-    max_epochs=60,
+    max_epochs=180,
     lr=3e-3,
     ema_decay=0.995,
+    ls=0.1,
     max_shift=0,
     attack_steps=10,
     late_attack_steps=None,
@@ -46,6 +47,7 @@ def robust_recipe(
       torch's ``OneCycleLR`` (callback ``'lr_schedule'``);
     - an exponential moving average of the weights, installed when training ends
       (:class:`~sklearn_robust.callbacks.WeightAveraging`, callback ``'weight_averaging'``);
+    - label smoothing ``ls`` of the labels' loss term;
     - optionally random image shifts (``max_shift``) and more attack steps in the last
       quarter of training (``late_attack_steps``,
       :class:`~sklearn_robust.callbacks.AttackStepsSchedule`).
@@ -59,13 +61,17 @@ def robust_recipe(
         The radius the model should be robust at (the evaluation radius).
     train_eps_factor : float, default=1.5
         The training attack's radius is ``train_eps_factor * eps``; must be ``>= 1``.
-    max_epochs : int, default=60
+    max_epochs : int, default=180
         Length of training; the learning-rate schedule spans exactly these epochs, so
-        build a new recipe rather than changing ``max_epochs`` afterwards.
+        build a new recipe rather than changing ``max_epochs`` afterwards (nor
+        continuing with ``partial_fit``: the schedule ends with the last epoch).
     lr : float, default=3e-3
         Peak learning rate of the one-cycle schedule (Adam).
     ema_decay : float or None, default=0.995
         Decay of the weight average per batch; ``None`` trains without averaging.
+    ls : float, default=0.1
+        Label smoothing of the labels' loss term, in ``[0, 1)`` (the true class gets
+        ``1 - ls``, each other class ``ls / (C - 1)``); ``0`` uses the plain labels.
     max_shift : int, default=0
         Random image translations of up to this many pixels (image input only).
     attack_steps : int, default=10
@@ -135,6 +141,7 @@ def robust_recipe(
         attack_steps=attack_steps,
         max_epochs=max_epochs,
         lr=lr,
+        ls=ls,
         max_shift=max_shift,
         random_state=random_state,
         callbacks=callbacks,

@@ -27,6 +27,7 @@ from sklearn_robust import (
 )
 from sklearn_robust.attacks import PGD
 from sklearn_robust.estimators import MLP, SmallCNN, resolve_device
+from sklearn_robust.metrics import robust_accuracy_score
 
 ALL = [NaturalClassifier, ATClassifier, TRADESClassifier, SCOREClassifier]
 ROBUST = [ATClassifier, TRADESClassifier, SCOREClassifier]
@@ -114,6 +115,18 @@ def test_default_network_cnn_for_images(shape, small_digits):
     clf = fast(NaturalClassifier).fit(X.reshape(-1, *shape), y)
     assert isinstance(clf.module_, SmallCNN)
     assert clf.predict(X_test.reshape(-1, *shape)).shape == (200,)
+
+
+def test_cnn_batch_norm_trains_and_attacks_leave_its_statistics(small_digits):
+    X, X_test, y, y_test = small_digits
+    images = X.reshape(-1, 1, 8, 8)
+    clf = fast(TRADESClassifier, module__batch_norm=True, bounds=(0.0, 1.0)).fit(images, y)
+    norms = [m for m in clf.module_.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 4 and all(int(m.num_batches_tracked) > 0 for m in norms)
+    before = {k: v.clone() for k, v in clf.module_.state_dict().items()}
+    robust_accuracy_score(clf, X_test.reshape(-1, 1, 8, 8), y_test, eps=0.1, steps=3)
+    for key, value in clf.module_.state_dict().items():
+        assert torch.equal(value, before[key]), key
 
 
 def test_input_shape_reshapes_flat_rows(small_digits):

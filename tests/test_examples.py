@@ -108,3 +108,19 @@ def test_digits_recipe_smoke(tmp_path):
         torch.set_num_threads(threads)
     assert row["variant"] == "recipe" and 0 <= row["pgd20"] <= row["clean"] <= 100
     assert "| recipe |" in out.read_text()
+
+
+def test_digits_recipe_set_changes_one_setting(capsys):
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        (row,) = _main("digits_recipe")(
+            ["--smoke", "--threads", "1", "--set", "method=at", "--set", "ls=0.2"]
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert row["variant"] == "recipe, method='at', ls=0.2"
+    assert "'method': 'at'" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        _main("digits_recipe")(["--smoke", "--set", "ls 0.2"])

@@ -97,6 +97,32 @@ def test_rst_loss_matches_hand_computation():
         torch.testing.assert_close(got, want)
 
 
+def smoothed_ce(logits, y, ls):
+    """Cross-entropy against targets ``1 - ls`` (true class), ``ls / (C - 1)`` (others)."""
+    log_p = logits.log_softmax(dim=1)
+    n_classes = logits.shape[1]
+    true = log_p[torch.arange(len(y)), y]
+    others = log_p.sum(dim=1) - true
+    return -((1 - ls) * true + ls / (n_classes - 1) * others).mean()
+
+
+@pytest.mark.parametrize("objective", [PGDAdversarial, TRADES])
+def test_label_smoothing_changes_only_the_label_term(objective):
+    """``ls`` smooths the targets of the cross-entropy; the attack is the same."""
+    net = tiny_net()
+    threat = ThreatModel(eps=0.1, steps=2, step_size=0.05, bounds=(0, 1))
+    torch.manual_seed(5)
+    hard, logits_hard = objective(ls=0.0)(net, X, Y, threat)
+    torch.manual_seed(5)
+    soft, logits = objective(ls=0.3)(net, X, Y, threat)
+    torch.testing.assert_close(logits, logits_hard)  # same adversarial points
+    hard_ce = F.cross_entropy(logits, Y)
+    assert smoothed_ce(logits, Y, 0.0).item() == pytest.approx(hard_ce.item(), rel=1e-6)
+    expected = hard - hard_ce + smoothed_ce(logits, Y, 0.3)
+    assert soft.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert soft.item() != pytest.approx(hard.item(), rel=1e-3)
+
+
 @pytest.mark.parametrize("norm", ["linf", "l2", None])
 def test_gr_loss_matches_hand_computation(norm):
     net = tiny_net()
@@ -338,6 +364,8 @@ BAD = [
     (SCOREClassifier, dict(clip=-0.1), "clip must be"),
     (SCOREClassifier, dict(clip="0.1"), "clip must be"),
     (SCOREClassifier, dict(ls=1.0), "ls must be"),
+    (TRADESClassifier, dict(ls=-0.1), "ls must be"),
+    (ATClassifier, dict(ls=1.0), "ls must be"),
     (FastATClassifier, dict(eps=-0.1), "eps must be"),
 ]
 
@@ -357,6 +385,8 @@ def test_bad_hyperparameters_rejected_before_training(cls, params, match, digits
     (GRClassifier, dict(lam=0.01, h=0.5)),
     (LLRClassifier, dict(lam=6.0, mu=5.0, inner_steps=np.int64(3))),
     (SCOREClassifier, dict(beta=3, distance="js", ls=0.1, clip=0.05)),
+    (TRADESClassifier, dict(beta=4, ls=0.2)),
+    (ATClassifier, dict(ls=0.1)),
 ])
 def test_hyperparameters_stored_unchanged_and_reach_objective(cls, params):
     clf = cls(**params)

@@ -136,6 +136,20 @@ def test_weight_averaging_is_the_ema_of_the_live_weights(digits_flat):
     torch.testing.assert_close(next(clf.module_.parameters()), expected)
 
 
+def test_fitted_recipe_pickles_and_predicts_the_same(digits_flat):
+    """The callbacks' state (the weight average, the attack schedule) survives pickling."""
+    import pickle
+
+    from sklearn_robust.recipes import robust_recipe
+
+    X, X_test, y, _ = digits_flat
+    clf = robust_recipe("trades", eps=0.1, max_epochs=2, attack_steps=1, late_attack_steps=2,
+                        ls=0.1, random_state=0).fit(X[:300], y[:300])
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X_test), clf.predict_proba(X_test))
+    assert int(restored.callbacks[1][1].average_.n_averaged) == 2 * 5  # 2 epochs, 5 batches
+
+
 @pytest.mark.parametrize("decay", [0, 1, -0.5, 1.5, "0.9"])
 def test_weight_averaging_bad_decay(digits_flat, decay):
     X, _, y, _ = digits_flat
@@ -224,10 +238,13 @@ def test_robust_recipe_schedule_spans_the_fit(cancer_scaled):
 
 @pytest.mark.slow
 def test_recipe_reaches_the_digits_target():
-    """Holds the measured digits result of docs/recipe.md (98.89% clean, 94.22% auto).
+    """Holds issue 8's target, which the recipe reaches (docs/recipe.md: 99.56% clean,
+    95.56% under attack='auto', 481 s of training on 2 cores).
 
-    Issue 8's target (99% / 95%) is not reached yet; this guards the figure we have,
-    one test point of slack each. Runs examples/digits_recipe.py (make test-all).
+    Asserts the target itself (>= 99% clean, >= 95% auto), i.e. two test points of slack
+    on the robust figure and two on the clean one. Runs examples/digits_recipe.py with 2
+    threads (make test-all); the fit time is reported, not asserted (it depends on the
+    machine and its load).
     """
     import importlib.util
     from pathlib import Path
@@ -237,5 +254,5 @@ def test_recipe_reaches_the_digits_target():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     (row,) = module.main(["--threads", "2"])
-    assert row["clean"] >= 98.6, row
-    assert row["auto"] >= 94.0, row
+    assert row["clean"] >= 99.0, row
+    assert row["auto"] >= 95.0, row

@@ -51,6 +51,9 @@ class ATClassifier(AdversarialNetClassifier):
 
     Parameters
     ----------
+    ls : float, default=0.0
+        Label smoothing of the training cross-entropy, in ``[0, 1)`` (true class ``1 - ls``,
+        each other class ``ls / (C - 1)``); the attack uses the hard labels.
     eps, norm, attack_steps, step_size, bounds
         The threat model; see :class:`AdversarialNetClassifier`.
     module, input_shape, random_state, max_shift, precision, **kwargs
@@ -73,8 +76,12 @@ class ATClassifier(AdversarialNetClassifier):
     True
     """
 
+    def __init__(self, module=None, *, ls=0.0, **kwargs):
+        super().__init__(module, **kwargs)
+        self.ls = ls
+
     def make_objective(self):
-        return PGDAdversarial()
+        return PGDAdversarial(ls=self.ls)
 
 
 class TRADESClassifier(AdversarialNetClassifier):
@@ -84,6 +91,9 @@ class TRADESClassifier(AdversarialNetClassifier):
     ----------
     beta : float, default=6.0
         Weight of ``KL(p(x) || p(x'))``; larger is more robust and less accurate.
+    ls : float, default=0.0
+        Label smoothing of the clean cross-entropy, in ``[0, 1)`` (true class ``1 - ls``,
+        each other class ``ls / (C - 1)``).
     eps, norm, attack_steps, step_size, bounds
         The threat model; see :class:`AdversarialNetClassifier`.
     module, input_shape, random_state, max_shift, precision, **kwargs
@@ -106,12 +116,13 @@ class TRADESClassifier(AdversarialNetClassifier):
     True
     """
 
-    def __init__(self, module=None, *, beta=6.0, **kwargs):
+    def __init__(self, module=None, *, beta=6.0, ls=0.0, **kwargs):
         super().__init__(module, **kwargs)
         self.beta = beta
+        self.ls = ls
 
     def make_objective(self):
-        return TRADES(beta=self.beta)
+        return TRADES(beta=self.beta, ls=self.ls)
 
 
 class SCOREClassifier(AdversarialNetClassifier):

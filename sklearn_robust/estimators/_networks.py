@@ -61,23 +61,34 @@ class SmallCNN(nn.Module):
         Width of the hidden linear layer.
     dropout : float, default=0.0
         Dropout probability before the last layer.
+    batch_norm : bool, default=False
+        Whether each convolution is followed by BatchNorm. Attacks run the network in
+        eval mode, so they use (and never update) the running statistics.
 
     Examples
     --------
     >>> import torch
     >>> SmallCNN((1, 8, 8), 10)(torch.zeros(2, 1, 8, 8)).shape
     torch.Size([2, 10])
+    >>> sum(isinstance(m, torch.nn.BatchNorm2d)
+    ...     for m in SmallCNN((1, 8, 8), 10, batch_norm=True).modules())
+    4
     """
 
-    def __init__(self, image_shape, n_classes, channels=(32, 64), hidden_units=256, dropout=0.0):
+    def __init__(
+        self, image_shape, n_classes, channels=(32, 64), hidden_units=256, dropout=0.0,
+        batch_norm=False,
+    ):
         super().__init__()
         in_channels, height, width = image_shape
         layers = []
         for out_channels in channels:
-            layers += [
-                nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(),
-                nn.Conv2d(out_channels, out_channels, 3, padding=1), nn.ReLU(),
-            ]
+            for conv_in in (in_channels, out_channels):
+                # A bias before BatchNorm is redundant: BatchNorm's shift replaces it.
+                layers.append(nn.Conv2d(conv_in, out_channels, 3, padding=1, bias=not batch_norm))
+                if batch_norm:
+                    layers.append(nn.BatchNorm2d(out_channels))
+                layers.append(nn.ReLU())
             if min(height, width) >= 4:
                 layers.append(nn.MaxPool2d(2))
                 height, width = height // 2, width // 2

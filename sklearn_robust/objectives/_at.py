@@ -2,13 +2,20 @@
 
 import torch.nn.functional as F
 
-from ._base import Objective, inner_maximise
+from ._base import Objective, check_label_smoothing, inner_maximise, label_loss
 
 
 class PGDAdversarial(Objective):
     """``CE(f(x'), y)`` with ``x'`` maximising the cross-entropy from a uniform start.
 
     The logits returned are those of the adversarial points (no extra clean forward pass).
+
+    Parameters
+    ----------
+    ls : float, default=0.0
+        Label smoothing of the outer cross-entropy, in ``[0, 1)``: the target is ``1 - ls``
+        on the true class and ``ls / (C - 1)`` on each other class. The attack maximises
+        the cross-entropy of the hard labels.
 
     References
     ----------
@@ -27,10 +34,13 @@ class PGDAdversarial(Objective):
     True
     """
 
+    def __init__(self, ls=0.0):
+        self.ls = check_label_smoothing(ls)
+
     def __call__(self, module, x, y, threat):
         x_adv = inner_maximise(
             module, x, threat, lambda logits: F.cross_entropy(logits, y, reduction="none"),
             start="uniform",
         )
         logits_adv = module(x_adv)
-        return F.cross_entropy(logits_adv, y), logits_adv
+        return label_loss(logits_adv, y, self.ls), logits_adv

@@ -61,6 +61,36 @@ def check_non_negative(value, name):
     return float(value)
 
 
+def check_label_smoothing(ls):
+    """``float(ls)`` if it is a number in ``[0, 1)``, else ``ValueError`` naming ``ls``."""
+    ls = check_non_negative(ls, "ls")
+    if ls >= 1:
+        raise ValueError(f"ls must be in [0, 1), got {ls!r}.")
+    return ls
+
+
+def smoothed_targets(y, n_classes, ls):
+    """One-hot ``y`` with label smoothing ``ls``: true class ``1 - ls``, others ``ls / (C - 1)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> smoothed_targets(torch.tensor([1]), 3, 0.2)
+    tensor([[0.1000, 0.8000, 0.1000]])
+    """
+    off = ls / max(n_classes - 1, 1)
+    targets = torch.full((y.shape[0], n_classes), off, device=y.device)
+    return targets.scatter_(1, y[:, None], 1.0 - ls)
+
+
+def label_loss(logits, y, ls):
+    """Mean cross-entropy of ``logits`` against the labels ``y`` smoothed by ``ls``."""
+    if not ls:
+        return F.cross_entropy(logits, y)
+    targets = smoothed_targets(y, logits.shape[1], ls).to(logits.dtype)
+    return F.cross_entropy(logits, targets)
+
+
 def inner_maximise(module, x, threat, loss_fn, start):
     """Adversarial points around ``x`` that maximise ``loss_fn`` of the logits of ``module``.
 

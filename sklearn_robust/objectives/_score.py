@@ -7,7 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from ..attacks import frozen
-from ._base import Objective, check_non_negative, inner_maximise
+from ._base import (
+    Objective,
+    check_label_smoothing,
+    check_non_negative,
+    inner_maximise,
+    smoothed_targets,
+)
 
 # Every distance takes the log-probabilities of the clean point (``log p``) and of the
 # adversarial point (``log q``), rows are samples, and returns one value per row. Working
@@ -118,19 +124,10 @@ class SCORE(Objective):
         if not isinstance(distance, str) or distance not in DISTANCES:
             raise ValueError(f"distance must be one of {sorted(DISTANCES)}, got {distance!r}.")
         self.distance = distance
-        ls = check_non_negative(ls, "ls")
-        if ls >= 1:
-            raise ValueError(f"ls must be in [0, 1), got {ls!r}.")
-        self.ls = ls
+        self.ls = check_label_smoothing(ls)
         if clip is not None and not isinstance(clip, numbers.Real):
             raise ValueError(f"clip must be None or a finite number >= 0, got {clip!r}.")
         self.clip = None if clip is None else check_non_negative(clip, "clip")
-
-    def smoothed_targets(self, y, n_classes):
-        """One-hot ``y`` with label smoothing ``ls`` spread over the other classes."""
-        off = self.ls / max(n_classes - 1, 1)
-        targets = torch.full((y.shape[0], n_classes), off, device=y.device)
-        return targets.scatter_(1, y[:, None], 1.0 - self.ls)
 
     def robust_term(self, log_p, log_q):
         """Per-sample ``D(p, q)``, clipped to ``relu(D - clip)`` when ``clip`` is set."""
@@ -150,7 +147,7 @@ class SCORE(Objective):
         logits = module(x)
         log_p = F.log_softmax(logits, dim=1)
         log_p_adv = F.log_softmax(module(x_adv), dim=1)
-        targets = self.smoothed_targets(y, logits.shape[1]).to(log_p.dtype)
+        targets = smoothed_targets(y, logits.shape[1], self.ls).to(log_p.dtype)
         natural = (log_p.exp() - targets).pow(2).sum(dim=1)
         loss = natural.mean() + self.beta * self.robust_term(log_p, log_p_adv).mean()
         return loss, logits

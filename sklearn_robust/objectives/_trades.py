@@ -2,7 +2,14 @@
 
 import torch.nn.functional as F
 
-from ._base import Objective, check_non_negative, clean_probabilities, inner_maximise
+from ._base import (
+    Objective,
+    check_label_smoothing,
+    check_non_negative,
+    clean_probabilities,
+    inner_maximise,
+    label_loss,
+)
 
 
 def kl_per_sample(p, log_p, log_q):
@@ -11,7 +18,7 @@ def kl_per_sample(p, log_p, log_q):
 
 
 class TRADES(Objective):
-    """``CE(f(x), y) + beta * sum_i KL(p(x_i) || p(x'_i)) / B``.
+    """``CE(f(x), y_ls) + beta * sum_i KL(p(x_i) || p(x'_i)) / B``.
 
     The attack maximises ``KL(p(x) || p(x'))`` from ``x + 0.001 N(0, 1)``, targeting the
     clean prediction (not the label). In the outer loss the clean branch keeps its
@@ -21,6 +28,9 @@ class TRADES(Objective):
     ----------
     beta : float, default=6.0
         Weight of the robust (boundary) term; ``1 / lambda`` in the paper.
+    ls : float, default=0.0
+        Label smoothing of the clean cross-entropy, in ``[0, 1)``: the target is ``1 - ls``
+        on the true class and ``ls / (C - 1)`` on each other class (as in SCORE).
 
     References
     ----------
@@ -39,8 +49,9 @@ class TRADES(Objective):
     True
     """
 
-    def __init__(self, beta=6.0):
+    def __init__(self, beta=6.0, ls=0.0):
         self.beta = check_non_negative(beta, "beta")
+        self.ls = check_label_smoothing(ls)
 
     def __call__(self, module, x, y, threat):
         p_clean = clean_probabilities(module, x)
@@ -54,5 +65,5 @@ class TRADES(Objective):
         logits_adv = module(x_adv)
         log_p = F.log_softmax(logits, dim=1)
         robust = kl_per_sample(log_p.exp(), log_p, F.log_softmax(logits_adv, dim=1))
-        loss = F.cross_entropy(logits, y) + self.beta * robust.sum() / x.shape[0]
+        loss = label_loss(logits, y, self.ls) + self.beta * robust.sum() / x.shape[0]
         return loss, logits
