@@ -44,4 +44,4 @@ docs: $(DOCS_STAMP)
 	$(DOCS_VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 clean:
-	rm -rf $(VENV) $(DOCS_VENV) build *.egg-info docs/_build
+	rm -rf $(VENV) $(DOCS_VENV) build *.egg-info docs/_build docs/api/generated
