@@ -38,6 +38,7 @@ import torch
 from sklearn_robust import NaturalClassifier, ThreatModel
 from sklearn_robust.attacks import APGD, PGD
 from sklearn_robust.datasets import load_digits_images
+from sklearn_robust.threat import step_length
 
 try:  # run as a script or imported by the tests
     from _workloads import mnist_like
@@ -65,21 +66,20 @@ def workload(name, quick=False):
 
 
 def ours(kind, eps, n, seed):
-    alpha = 2.5 * eps / STEPS
-    threat = ThreatModel(eps=eps, steps=STEPS, step_size=alpha, bounds=(0.0, 1.0))
-    if kind == "pgd":
-        return PGD(threat, batch_size=n, random_state=seed)
-    if kind == "pgd-r5":
-        return PGD(threat, restarts=RESTARTS, batch_size=n, random_state=seed)
+    threat = ThreatModel(eps=eps, bounds=(0.0, 1.0))
+    common = {"batch_size": n, "random_state": seed}
+    if kind in ("pgd", "pgd-r5"):
+        restarts = RESTARTS if kind == "pgd-r5" else 1
+        return PGD(threat, steps=STEPS, step_size=step_length(eps, STEPS), restarts=restarts,
+                   **common)
     loss = kind.split("-")[1]
-    return APGD(ThreatModel(eps=eps, bounds=(0.0, 1.0)), loss=loss, n_iter=APGD_ITERS,
-                batch_size=n, random_state=seed)
+    return APGD(threat, loss=loss, steps=APGD_ITERS, **common)
 
 
 def reference(kind, model, eps, seed):
     import torchattacks
 
-    alpha = 2.5 * eps / STEPS
+    alpha = step_length(eps, STEPS)
     if kind == "pgd":
         return torchattacks.PGD(model, eps=eps, alpha=alpha, steps=STEPS, random_start=True)
     if kind == "pgd-r5":

@@ -94,7 +94,7 @@ def main(argv=None):
         X_train, y_train = X_train[keep_train], y_train[keep_train]
         X_test, y_test = X_test[keep_test], y_test[keep_test]
         epochs, attack_steps, pgd_steps = 1, 2, 5
-        auto_params = {"version": "fast", "n_iter": 5, "n_queries": 20}
+        auto_params = {"version": "fast", "steps": 5, "n_queries": 20}
         models = [m for m in MODELS if m[0] in SMOKE_MODELS]
     bounds = (0.0, 1.0)
 

@@ -156,9 +156,9 @@ def main(argv=None):
     for dropout in dropouts:
         for label, cls, params in methods:
             kwargs = dict(max_epochs=epochs, random_state=args.seed, module__dropout=dropout)
-            if cls is not NaturalClassifier:
-                kwargs.update(eps=args.eps, norm="linf", attack_steps=attack_steps,
-                              bounds=bounds)
+            threat = dict(eps=args.eps, norm="linf", attack_steps=attack_steps, bounds=bounds)
+            accepted = cls().get_params()  # GR has no eps, FastAT no attack_steps
+            kwargs.update({k: v for k, v in threat.items() if k in accepted})
             clf = cls(**kwargs, **params)
             start = time.perf_counter()
             clf.fit(X_train, y_train)

@@ -5,7 +5,6 @@ estimators (thin skorch subclasses), and on the scikit-learn side the metrics an
 r-separation transformer.
 """
 
-from ._threat import ThreatModel
 from ._version import __version__
 from .estimators import (
     AdversarialNetClassifier,
@@ -19,6 +18,7 @@ from .estimators import (
     SCOREClassifier,
     TRADESClassifier,
 )
+from .threat import ThreatModel
 
 __all__ = [
     "ATClassifier",

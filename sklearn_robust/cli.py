@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 
@@ -26,6 +27,11 @@ def _demo(args):
 
 
 BUNDLED = ("digits", "breast_cancer", "wine", "iris")
+SUFFIXES = (".npz", ".npy", ".csv")
+
+
+class InputError(ValueError):
+    """A bad input file or argument: the command line prints its message and exits with 2."""
 
 
 def load_dataset(source, target=None):
@@ -33,13 +39,18 @@ def load_dataset(source, target=None):
 
     A ``.npz`` holds arrays ``X`` and ``y``; a ``.csv`` (and a 2-D ``.npy``) holds the
     features with the label in column ``target`` (default: the last). Digits are scaled to
-    [0, 1] (pixel / 16); the other bundled sets are standardised.
+    [0, 1] (pixel / 16); the other bundled sets are standardised. A file that is missing,
+    empty, unreadable or of the wrong shape raises :class:`InputError` naming it.
 
     Examples
     --------
     >>> X, y = load_dataset("wine")
     >>> X.shape, len(set(y))
     ((178, 13), 3)
+    >>> load_dataset("missing.npz")
+    Traceback (most recent call last):
+    ...
+    sklearn_robust.cli.InputError: missing.npz: no such file.
     """
     import numpy as np
     from sklearn import datasets
@@ -51,21 +62,77 @@ def load_dataset(source, target=None):
             return (X / 16.0).astype(np.float32), y
         return StandardScaler().fit_transform(X).astype(np.float32), y
     path = str(source)
+    if not path.endswith(SUFFIXES):
+        raise InputError(
+            f"unknown data set {source!r}: give one of {BUNDLED} or a .npz/.npy/.csv file."
+        )
+    _check_file(path)
+    try:
+        X, y = _read_data(path, target)
+    except InputError:
+        raise
+    except Exception as error:  # numpy's many ways of saying "not this format"
+        raise InputError(f"{path}: cannot be read as {path.rsplit('.', 1)[-1]} data "
+                         f"({_one_line(error)}).") from None
+    return _check_data(path, X, y)
+
+
+def _check_file(path):
+    import os
+
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file.")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, not a file.")
+    if os.path.getsize(path) == 0:
+        raise InputError(f"{path}: the file is empty.")
+
+
+def _read_data(path, target):
+    import warnings
+
+    import numpy as np
+
     if path.endswith(".npz"):
         with np.load(path, allow_pickle=False) as data:
             if "X" not in data or "y" not in data:
-                raise ValueError(f"{path} must hold arrays named 'X' and 'y'.")
+                raise InputError(f"{path}: must hold arrays named 'X' and 'y', "
+                                 f"found {sorted(data.files)}.")
             return data["X"], data["y"]
     if path.endswith(".npy"):
         table = np.load(path, allow_pickle=False)
-    elif path.endswith(".csv"):
-        table = np.loadtxt(path, delimiter=",", ndmin=2)
     else:
-        raise ValueError(
-            f"unknown data set {source!r}: give one of {BUNDLED} or a .npz/.npy/.csv file."
-        )
+        with warnings.catch_warnings():  # an empty table is reported below, not warned
+            warnings.simplefilter("ignore", UserWarning)
+            table = np.loadtxt(path, delimiter=",", ndmin=2)
+    if table.ndim != 2 or table.shape[1] < 2:
+        raise InputError(f"{path}: a table needs 2 dimensions and at least 2 columns "
+                         f"(features and the label), got shape {table.shape}.")
     column = table.shape[1] - 1 if target is None else int(target)
+    if not -table.shape[1] <= column < table.shape[1]:
+        raise InputError(f"{path}: --target {column} is not a column of a table with "
+                         f"{table.shape[1]} columns.")
     return np.delete(table, column, axis=1), table[:, column]
+
+
+def _check_data(path, X, y):
+    import numpy as np
+
+    if X.dtype.kind not in "biuf":
+        raise InputError(f"{path}: X must be numeric, got dtype {X.dtype}.")
+    if X.ndim < 2 or y.ndim != 1 or len(X) != len(y):
+        raise InputError(f"{path}: needs X of shape (n_samples, ...) and y of shape "
+                         f"(n_samples,), got {X.shape} and {y.shape}.")
+    if len(X) < 2 or X[0].size == 0:
+        raise InputError(f"{path}: needs at least 2 samples and 1 feature, got {X.shape}.")
+    if not np.isfinite(X).all():
+        raise InputError(f"{path}: X contains NaN or infinite values.")
+    return X, y
+
+
+def _one_line(error):
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _split(X, y, test_size, seed):
@@ -85,16 +152,53 @@ def _separation(args):
     return 0
 
 
-def _evaluate(args):
+def load_model_file(path, trust_pickle=False):
+    """The fitted classifier in ``path``: a :func:`~sklearn_robust.persistence.save_model`
+    file (read without executing code), or with ``trust_pickle`` also a joblib pickle."""
+    from .persistence import ModelFileError, load_model
+
+    _check_file(str(path))
+    try:
+        return _check_model(path, load_model(path))
+    except ModelFileError as error:
+        if not trust_pickle:
+            raise InputError(
+                f"{error} Save models with sklearn_robust.persistence.save_model; to load a "
+                "joblib pickle you trust (it runs code when loaded), pass --trust-pickle."
+            ) from None
     import joblib
 
+    try:
+        model = joblib.load(path)
+    except Exception as error:  # noqa: BLE001 (a pickle can raise anything)
+        raise InputError(f"{path}: not a model file nor a joblib pickle "
+                         f"({_one_line(error)}).") from None
+    return _check_model(path, model)
+
+
+def _check_model(path, model):
+    from sklearn.utils.validation import check_is_fitted
+
+    if not (hasattr(model, "predict_proba") and hasattr(model, "score")):
+        raise InputError(f"{path}: holds a {type(model).__name__}, not a fitted classifier.")
+    try:
+        check_is_fitted(model)
+    except Exception:  # noqa: BLE001 (not fitted, or not an estimator at all)
+        raise InputError(f"{path}: holds a {type(model).__name__} that is not fitted.") from None
+    return model
+
+
+def _evaluate(args):
     from .metrics import local_lipschitz_score, robust_accuracy_score
 
-    model = joblib.load(args.model)
+    model = load_model_file(args.model, trust_pickle=args.trust_pickle)
     X, y = load_dataset(args.data, args.target)
     if args.test_size > 0:
         _, X, _, y = _split(X, y, args.test_size, args.seed)
     if args.input_shape:
+        if math.prod(args.input_shape) != X[0].size:
+            raise InputError(f"--input-shape {tuple(args.input_shape)} does not fit samples "
+                             f"of shape {X.shape[1:]}.")
         X = X.reshape(len(X), *args.input_shape)
     result = {
         "n_samples": int(len(y)),
@@ -156,11 +260,14 @@ def build_parser():
     ev = sub.add_parser(
         "evaluate",
         help="clean and robust accuracy (and Lipschitz) of a saved model on a data set",
-        description="Loads a model saved with joblib.dump (a pickle: only load files you "
-                    "trust) and evaluates it. With --test-size 0 (default) all of the data "
-                    "is used.",
+        description="Loads a model saved with sklearn_robust.persistence.save_model (read "
+                    "without executing code) and evaluates it. A joblib pickle runs code "
+                    "when loaded: it is read only with --trust-pickle. With --test-size 0 "
+                    "(default) all of the data is used.",
     )
-    ev.add_argument("model", help="a fitted estimator or pipeline saved with joblib.dump")
+    ev.add_argument("model", help="a fitted classifier or pipeline saved with save_model")
+    ev.add_argument("--trust-pickle", action="store_true",
+                    help="also load joblib pickles (only files you trust: loading runs code)")
     data_args(ev, 0.0)
     ev.add_argument("--attack", default="pgd", help="attack name: pgd, apgd-ce, auto, ...")
     ev.add_argument("--lipschitz", action="store_true", help="also the local Lipschitz score")
@@ -171,9 +278,31 @@ def build_parser():
 
 
 def main(argv=None):
-    """Entry point of ``sklearn-robust`` and ``python -m sklearn_robust``."""
+    """Entry point of ``sklearn-robust`` and ``python -m sklearn_robust``.
+
+    Returns the exit code: 0, or 2 after one line on stderr for a bad input (a missing,
+    empty, unreadable or ill-shaped file, a file that holds no model, data the model
+    cannot take); argument errors exit with 2 through argparse. No traceback: any other
+    failure is also one line, with exit code 1.
+    """
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    prefix = f"sklearn-robust {args.command}: error:"
+    try:
+        return args.func(args)
+    except (InputError, ValueError, TypeError, OSError) as error:
+        print(f"{prefix} {_message(error)}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 (the command line prints no traceback)
+        print(f"{prefix} unexpected {_one_line(error)}", file=sys.stderr)
+        return 1
+
+
+def _message(error):
+    if isinstance(error, InputError):
+        return " ".join(str(error).split())
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.filename}: {error.strerror or _one_line(error)}."
+    return _one_line(error)
 
 
 if __name__ == "__main__":  # pragma: no cover

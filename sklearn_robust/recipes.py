@@ -3,19 +3,26 @@ that reach the best robust accuracy we measured (``docs/recipe.md``)."""
 
 from __future__ import annotations
 
-import numbers
+from numbers import Real
 
 import torch
-from skorch.callbacks import LRScheduler
 
-from ._threat import check_eps
-from .callbacks import AttackStepsSchedule, WeightAveraging
+from .callbacks import AttackStepsSchedule, FixedLengthLRScheduler, WeightAveraging
 from .estimators import ATClassifier, SCOREClassifier, TRADESClassifier
+from .utils import NON_NEGATIVE, POSITIVE_INT, Interval, StrOptions, validate_params_of
 
 __all__ = ["RECIPE_METHODS", "robust_recipe"]
 
 #: The estimators :func:`robust_recipe` can configure, by name.
 RECIPE_METHODS = {"trades": TRADESClassifier, "score": SCOREClassifier, "at": ATClassifier}
+
+
+_CONSTRAINTS = {
+    "method": [StrOptions(set(RECIPE_METHODS))],
+    "eps": NON_NEGATIVE,
+    "train_eps_factor": [Interval(Real, 1, None, closed="left")],
+    "max_epochs": POSITIVE_INT,
+}
 
 
 def robust_recipe(
@@ -44,7 +51,8 @@ def robust_recipe(
       training points than the training attack looked);
     - a one-cycle learning-rate schedule over the ``max_epochs`` epochs (warm-up to ``lr``
       in the first 30%, cosine decay to ``lr / 1e5``), with skorch's ``LRScheduler`` and
-      torch's ``OneCycleLR`` (callback ``'lr_schedule'``);
+      torch's ``OneCycleLR`` (callback ``'lr_schedule'``, a
+      :class:`~sklearn_robust.callbacks.FixedLengthLRScheduler`);
     - an exponential moving average of the weights, installed when training ends
       (:class:`~sklearn_robust.callbacks.WeightAveraging`, callback ``'weight_averaging'``);
     - label smoothing ``ls`` of the labels' loss term;
@@ -63,8 +71,10 @@ def robust_recipe(
         The training attack's radius is ``train_eps_factor * eps``; must be ``>= 1``.
     max_epochs : int, default=180
         Length of training; the learning-rate schedule spans exactly these epochs, so
-        build a new recipe rather than changing ``max_epochs`` afterwards (nor
-        continuing with ``partial_fit``: the schedule ends with the last epoch).
+        build a new recipe rather than changing ``max_epochs`` afterwards. Continuing
+        with ``partial_fit`` past the schedule's end is refused with a ``ValueError``
+        that names the ways on (see
+        :class:`~sklearn_robust.callbacks.FixedLengthLRScheduler`).
     lr : float, default=3e-3
         Peak learning rate of the one-cycle schedule (Adam).
     ema_decay : float or None, default=0.995
@@ -106,27 +116,17 @@ def robust_recipe(
     >>> clf.fit(X_train, y_train).history[:, "event_lr"][-1] < 3e-3
     True
     """
-    if not isinstance(method, str) or method not in RECIPE_METHODS:
-        raise ValueError(f"method must be one of {sorted(RECIPE_METHODS)}, got {method!r}.")
-    check_eps(eps)
-    if (
-        not isinstance(train_eps_factor, numbers.Real)
-        or isinstance(train_eps_factor, bool)
-        or not train_eps_factor >= 1
-    ):
-        raise ValueError(f"train_eps_factor must be a number >= 1, got {train_eps_factor!r}.")
-    if not isinstance(max_epochs, numbers.Integral) or isinstance(max_epochs, bool) \
-            or max_epochs < 1:
-        raise ValueError(f"max_epochs must be a positive integer, got {max_epochs!r}.")
+    validate_params_of(_CONSTRAINTS, dict(method=method, eps=eps,
+                                          train_eps_factor=train_eps_factor,
+                                          max_epochs=max_epochs), "robust_recipe")
     if "callbacks" in params:
         raise ValueError(
             "robust_recipe builds its own callbacks; add yours to the returned estimator's "
             "callbacks list instead."
         )
     callbacks = [
-        ("lr_schedule", LRScheduler(
-            policy=torch.optim.lr_scheduler.OneCycleLR, max_lr=lr, total_steps=max_epochs,
-            step_every="epoch",
+        ("lr_schedule", FixedLengthLRScheduler(
+            torch.optim.lr_scheduler.OneCycleLR, total_steps=max_epochs, max_lr=lr,
         )),
     ]
     if ema_decay is not None:

@@ -2,7 +2,8 @@
 
 The strength tests use a small MLP trained on sklearn's digits and compare our attacks
 with torchattacks and with each other; the gradient-masking test checks that the
-AutoAttack cascade's black-box stage catches what gradient attacks miss.
+AutoAttack cascade's black-box stage catches what gradient attacks miss. The cascade
+tests check the generic worst case per point; the loss tests the one fallback rule.
 """
 
 from __future__ import annotations
@@ -20,36 +21,42 @@ from sklearn_robust import ThreatModel
 from sklearn_robust.attacks import (
     APGD,
     ATTACKS,
+    FAB,
+    FGSM,
+    LOSSES,
     PGD,
     APGDTargeted,
+    Attack,
     AutoAttack,
+    Cascade,
+    FABTargeted,
     Square,
     apgd_checkpoints,
     dlr,
     dlr_targeted,
     make_attack,
     margin,
+    resolve_loss,
 )
+from sklearn_robust.threat import step_length
 
 # Small budgets per attack, so the generic tests stay fast.
 FAST = {
-    "pgd": {"restarts": 2},
+    "pgd": {"steps": 10, "restarts": 2},
     "fgsm": {},
-    "apgd-ce": {"n_iter": 10},
-    "apgd-dlr": {"n_iter": 10},
-    "apgd-t": {"n_iter": 10, "n_target_classes": 2},
+    "apgd-ce": {"steps": 10},
+    "apgd-dlr": {"steps": 10},
+    "apgd-t": {"steps": 10, "n_target_classes": 2},
+    "fab": {"steps": 5},
+    "fab-t": {"steps": 5, "n_target_classes": 2},
     "square": {"n_queries": 30},
-    "auto": {"n_iter": 5, "n_target_classes": 2, "n_queries": 30},
+    "auto": {"steps": 5, "n_target_classes": 2, "n_queries": 30},
 }
 NAMES = sorted(FAST)
 
 
 def build(name, threat, **kwargs):
     return make_attack(name, threat, **{**FAST[name], **kwargs})
-
-
-def supports(name, norm):
-    return not (name == "square" and norm == "l2")
 
 
 def small_mlp(n_in=6, n_classes=5, seed=0):
@@ -93,9 +100,7 @@ BOUNDS = {
 }
 
 
-# Square has only an l_inf version (its l2 refusal is tested separately), so the
-# name/norm grid leaves that pair out instead of skipping it.
-NAME_NORMS = [(n, norm) for n in NAMES for norm in ("linf", "l2") if supports(n, norm)]
+NAME_NORMS = [(n, norm) for n in NAMES for norm in ("linf", "l2")]
 
 
 @pytest.mark.parametrize("bounds", sorted(BOUNDS))
@@ -105,9 +110,9 @@ def test_points_in_ball_and_bounds(name, norm, bounds):
     X, y = toy_data()
     if bounds is not None:
         X = torch.minimum(X, torch.as_tensor(bounds[1], dtype=torch.float32))
-    threat = ThreatModel(eps=0.3 if norm == "linf" else 0.8, norm=norm, bounds=bounds, steps=5)
+    threat = ThreatModel(eps=0.3 if norm == "linf" else 0.8, norm=norm, bounds=bounds)
     model = small_mlp()
-    attack = make_quiet(name, threat, random_state=0)
+    attack = make_quiet(name, threat, random_state=0, **({"steps": 5} if name == "pgd" else {}))
     X_adv = run(attack, model, X, y)
     assert X_adv.shape == X.shape
     assert X_adv.dtype == X.dtype
@@ -212,9 +217,7 @@ def test_reaches_the_optimum_of_a_linear_model(attack_cls, norm):
     eps = 0.01  # too small to flip any of these points
     step = diff.sign() if norm == "linf" else diff / diff.norm(dim=1, keepdim=True)
     x_opt = X + eps * step
-    threat = ThreatModel(eps=eps, norm=norm, steps=50)
-    kwargs = {"n_iter": 50} if attack_cls is APGD else {}
-    X_adv = attack_cls(threat, random_state=0, **kwargs)(model, X, y)
+    X_adv = attack_cls(ThreatModel(eps=eps, norm=norm), steps=50, random_state=0)(model, X, y)
     with torch.no_grad():
         assert bool((model(x_opt).argmax(dim=1) == y).all())
         loss_opt = nn.functional.cross_entropy(model(x_opt), y, reduction="none")
@@ -234,10 +237,11 @@ def test_clean_misclassified_points_returned_unchanged(name):
 
 
 def test_registry():
-    assert set(ATTACKS) == {"pgd", "fgsm", "apgd-ce", "apgd-dlr", "apgd-t", "square", "auto"}
+    assert set(ATTACKS) == {"pgd", "fgsm", "apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t",
+                            "square", "auto"}
     threat = ThreatModel(eps=0.1)
     assert make_attack("apgd-ce", threat).loss == "ce"
-    assert make_attack("apgd-dlr", threat, n_iter=7).n_iter == 7
+    assert make_attack("apgd-dlr", threat, steps=7).steps == 7
     assert isinstance(make_attack("apgd-t", threat), APGDTargeted)
     assert isinstance(make_attack("square", threat), Square)
     assert isinstance(make_attack("auto", threat, version="fast"), AutoAttack)
@@ -309,34 +313,217 @@ def test_apgd_t_and_auto_on_binary_problem_warn_and_run():
     X, y = toy_data(n=20, n_classes=2)
     model = small_mlp(n_classes=2).eval()
     threat = ThreatModel(eps=0.3, bounds=(0, 1))
-    with pytest.warns(UserWarning, match="falling back to untargeted APGD-CE"):
-        X_adv = APGDTargeted(threat, n_iter=5, random_state=0)(model, X, y)
+    with pytest.warns(UserWarning, match="APGD-T: targeted DLR .* falling back to cross-entropy"):
+        X_adv = APGDTargeted(threat, steps=5, random_state=0)(model, X, y)
     assert bool(threat.contains(X_adv, X).all())
     auto = build("auto", threat, random_state=0)
     with pytest.warns(UserWarning, match="APGD-T stage is skipped"):
         X_adv = auto(model, X, y)
     assert bool(threat.contains(X_adv, X).all())
     assert "apgd-t" not in auto.stage_counts_
-    assert set(auto.stage_counts_) == {"apgd-ce", "square"}
+    assert set(auto.stage_counts_) == {"apgd-ce", "fab-t", "square"}
 
 
 def test_fallbacks_with_three_classes_and_dlr_on_two():
     threat = ThreatModel(eps=0.3, bounds=(0, 1))
     X, y = toy_data(n=20, n_classes=3)
-    with pytest.warns(UserWarning, match="APGD-DLR"):
-        APGDTargeted(threat, n_iter=5, random_state=0)(small_mlp(n_classes=3).eval(), X, y)
+    with pytest.warns(UserWarning, match="falling back to untargeted DLR"):
+        APGDTargeted(threat, steps=5, random_state=0)(small_mlp(n_classes=3).eval(), X, y)
     X, y = toy_data(n=20, n_classes=2)
-    with pytest.warns(UserWarning, match="falling back to cross-entropy") as record:
-        APGD(threat, loss="dlr", n_iter=5, restarts=3, batch_size=8)(
+    expected = "APGD-DLR: DLR .* falling back to cross-entropy"
+    with pytest.warns(UserWarning, match=expected) as record:
+        APGD(threat, loss="dlr", steps=5, restarts=3, batch_size=8)(
             small_mlp(n_classes=2).eval(), X, y
         )
     assert len([w for w in record if "cross-entropy" in str(w.message)]) == 1  # once
 
 
-def test_auto_with_l2_warns_that_square_is_skipped():
-    with pytest.warns(UserWarning, match="Square is implemented for norm='linf' only"):
-        auto = AutoAttack(ThreatModel(eps=0.5, norm="l2"), version="fast")
-    assert list(auto.attacks) == ["apgd-ce", "apgd-t"]
+def test_auto_stages_follow_autoattack_for_every_norm_and_version():
+    for norm in ("linf", "l2"):
+        auto = AutoAttack(ThreatModel(eps=0.5, norm=norm))
+        assert list(auto.attacks) == ["apgd-ce", "apgd-t", "fab-t", "square"]
+        square = auto.attacks["square"]
+        assert (square.n_queries, square.rescale_schedule) == (5000, False)
+        assert auto.attacks["fab-t"].steps == auto.attacks["apgd-t"].steps == 100
+        assert auto.attacks["fab-t"].n_target_classes == 9
+    rand = AutoAttack(ThreatModel(eps=0.5), version="rand")
+    assert list(rand.attacks) == ["apgd-ce", "apgd-dlr"]
+    assert all(stage.eot_iter == 20 for stage in rand.attacks.values())
+    fast = AutoAttack(ThreatModel(eps=0.5), version="fast")
+    assert fast.attacks["square"].rescale_schedule and fast.attacks["fab-t"].steps == 20
+
+
+# ---------------------------------------------------------------------------- one loss rule
+@pytest.mark.parametrize("name,n_classes,expected", [
+    ("ce", 2, "ce"), ("dlr", 3, "dlr"), ("dlr", 2, "ce"), ("dlr-targeted", 4, "dlr-targeted"),
+    ("dlr-targeted", 3, "dlr"), ("dlr-targeted", 2, "ce"), ("dlr-targeted", 10, "dlr-targeted"),
+])
+def test_one_fallback_rule(name, n_classes, expected):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        assert resolve_loss(name, n_classes, "me") == expected
+    messages = [str(w.message) for w in record]
+    if expected == name:
+        assert messages == []
+    else:
+        assert len(messages) == 1
+        assert messages[0].startswith("me: ") and "falling back to" in messages[0]
+    assert expected in LOSSES
+
+
+@pytest.mark.parametrize("make", [
+    lambda threat: PGD(threat, steps=3, loss="dlr", restarts=2, batch_size=8),
+    lambda threat: APGD(threat, steps=3, loss="dlr", restarts=2, batch_size=8),
+    lambda threat: APGDTargeted(threat, steps=3, restarts=2, batch_size=8),
+], ids=["pgd", "apgd", "apgd-t"])
+def test_fallback_warns_once_per_call(make):
+    # Every attack with a DLR loss takes the same rule; 3 batches, one warning a call.
+    X, y = toy_data(n=20, n_classes=2)
+    attack, model = make(ThreatModel(eps=0.3, bounds=(0, 1))), small_mlp(n_classes=2).eval()
+    for _ in range(2):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            attack(model, X, y)
+        fallbacks = [w for w in record if "falling back to cross-entropy" in str(w.message)]
+        assert len(fallbacks) == 1
+
+
+def test_auto_warns_once_per_call_on_three_classes():
+    X, y = toy_data(n=20, n_classes=3)
+    auto = build("auto", ThreatModel(eps=0.3, bounds=(0, 1)), random_state=0, batch_size=8)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        auto(small_mlp(n_classes=3).eval(), X, y)
+    assert len([w for w in record if "untargeted DLR" in str(w.message)]) == 1
+
+
+# ---------------------------------------------------------------------------- schedules
+SCHEDULE = {"steps": 3, "step_size": 0.05, "restarts": 2}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_schedule_params_are_accepted_and_the_others_refused(name):
+    factory = ATTACKS[name]
+    assert set(factory.schedule_params) <= set(SCHEDULE)
+    threat = ThreatModel(eps=0.1)
+    for key, value in SCHEDULE.items():
+        if key in factory.schedule_params:
+            assert getattr(make_quiet(name, threat, **{key: value}), key) == value
+        else:
+            with pytest.raises(TypeError):
+                make_quiet(name, threat, **{key: value})
+
+
+def test_schedule_params_declared_by_every_class():
+    expected = {PGD: ("steps", "step_size", "restarts"), FGSM: (), APGD: ("steps", "restarts"),
+                APGDTargeted: ("steps", "restarts"), Square: (), AutoAttack: ("steps",),
+                Cascade: ()}
+    assert {cls: cls.schedule_params for cls in expected} == expected
+
+
+def test_pgd_and_fgsm_schedules():
+    threat = ThreatModel(eps=0.2)
+    pgd = PGD(threat)
+    assert (pgd.steps, pgd.step_size, pgd.restarts) == (20, None, 1)
+    assert step_length(threat.eps, pgd.steps, pgd.step_size) == pytest.approx(0.025)
+    fgsm = FGSM(threat)
+    assert fgsm.threat is threat  # one step of eps, no rebuilt threat model
+    assert (fgsm.steps, fgsm.step_size, fgsm.random_start) == (1, 0.2, False)
+    assert FGSM(threat, random_start=True).step_size == pytest.approx(0.25)
+
+
+# ---------------------------------------------------------------------------- cascade
+class Recorder(Attack):
+    """Wraps an attack; records which points it is given."""
+
+    def __init__(self, inner):
+        super().__init__(inner.threat)
+        self.inner, self.seen = inner, []
+
+    def perturb(self, module, x, y, generator):
+        self.seen.append(x.clone())
+        return self.inner.perturb(module, x, y, generator)
+
+
+def test_cascade_is_the_worst_case_per_point():
+    # Two deterministic attacks (no random start): each point's outcome in the cascade is
+    # its outcome alone, so the cascade breaks exactly the union of what each breaks.
+    X, y = toy_data(n=60)
+    model = small_mlp().eval()
+    threat = ThreatModel(eps=0.1, bounds=(0, 1))
+    fgsm = FGSM(threat)
+    pgd = PGD(threat, steps=3, loss="dlr", random_start=False)
+    cascade = Cascade(threat, [fgsm, ("pgd-dlr", pgd)], random_state=0)
+    X_adv = cascade(model, X, y)
+    assert bool(threat.contains(X_adv, X).all())
+    with torch.no_grad():
+        fooled = {name: model(Z).argmax(dim=1) != y
+                  for name, Z in (("fgsm", fgsm(model, X, y)), ("pgd", pgd(model, X, y)),
+                                  ("cascade", X_adv))}
+    assert torch.equal(fooled["cascade"], fooled["fgsm"] | fooled["pgd"])
+    broken = int(fooled["cascade"].sum())
+    assert broken >= max(int(fooled["fgsm"].sum()), int(fooled["pgd"].sum()))
+    assert broken > int(fooled["fgsm"].sum())  # the second stage adds points
+    assert list(cascade.stage_counts_) == ["fgsm", "pgd-dlr"]
+    assert cascade.n_points_ == 60
+    assert cascade.clean_correct_ == 60 - n_broken(model, X, y)
+    assert cascade.robust_ == 60 - broken
+    assert sum(cascade.stage_counts_.values()) == cascade.clean_correct_ - cascade.robust_
+    assert cascade.uses_gradients
+    assert not Cascade(threat, [Square(threat)]).uses_gradients
+
+
+def test_cascade_attacks_only_the_points_still_standing():
+    X, y = toy_data(n=40)
+    model = small_mlp().eval()
+    with torch.no_grad():
+        y[:30] = model(X[:30]).argmax(dim=1)  # most points correct: something to attack
+    threat = ThreatModel(eps=0.1, bounds=(0, 1))
+    first = Recorder(PGD(threat, steps=3))
+    second = Recorder(APGD(threat, steps=5))
+    cascade = Cascade(threat, [("first", first), ("second", second)], random_state=0)
+    X_adv = cascade(model, X, y)
+    (seen_first,), (seen_second,) = first.seen, second.seen
+    with torch.no_grad():
+        correct = model(X).argmax(dim=1) == y
+        fooled = model(X_adv).argmax(dim=1) != y
+    assert torch.equal(seen_first, X[correct])  # only the clean-correct points
+    n_first = cascade.stage_counts_["first"]
+    assert 0 < n_first and seen_second.shape[0] == int(correct.sum()) - n_first
+    # The second stage sees none of the points the first one broke.
+    broken_by_first = correct & fooled & ~(X[:, None] == seen_second[None]).all(-1).any(1)
+    assert int(broken_by_first.sum()) == n_first
+    assert torch.equal(X_adv[~correct], X[~correct])
+
+
+def test_cascade_keeps_each_stage_s_example_and_matches_auto():
+    X, y = toy_data(n=30)
+    model = small_mlp().eval()
+    threat = ThreatModel(eps=0.3, bounds=(0, 1))
+    auto = AutoAttack(threat, steps=5, n_target_classes=2, n_queries=30, random_state=3)
+    stages = [("apgd-ce", APGD(threat, steps=5)),
+              ("apgd-t", APGDTargeted(threat, steps=5, n_target_classes=2)),
+              ("fab-t", FABTargeted(threat, steps=5, n_target_classes=2)),
+              ("square", Square(threat, n_queries=30, rescale_schedule=False))]
+    cascade = Cascade(threat, stages, random_state=3)
+    assert torch.equal(auto(model, X, y), cascade(model, X, y))  # same stream, same points
+    assert auto.stage_counts_ == cascade.stage_counts_
+    assert (auto.clean_correct_, auto.robust_) == (cascade.clean_correct_, cascade.robust_)
+
+
+def test_cascade_refuses_other_threats_and_bad_stages():
+    threat = ThreatModel(eps=0.1)
+    with pytest.raises(ValueError, match="different threat"):
+        Cascade(threat, [PGD(ThreatModel(eps=0.2))])
+    with pytest.raises(ValueError, match="different threat"):
+        Cascade(threat, [("a", PGD(threat)), ("b", PGD(ThreatModel(eps=0.1, norm="l2")))])
+    with pytest.raises(ValueError, match="named 'pgd'"):
+        Cascade(threat, [PGD(threat), PGD(threat, steps=3)])
+    with pytest.raises(ValueError, match="at least one"):
+        Cascade(threat, [])
+    with pytest.raises(TypeError, match="Attack instances"):
+        Cascade(threat, ["pgd"])
+    Cascade(threat, {"a": PGD(ThreatModel(eps=0.1, bounds=(0, 1)))})  # bounds may differ
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -345,10 +532,22 @@ def test_bad_input():
         ThreatModel(eps=-0.1)
     with pytest.raises(ValueError, match="'nope'"):
         make_attack("nope", ThreatModel(eps=0.1))
-    with pytest.raises(ValueError, match="norm='l2'"):
-        Square(ThreatModel(eps=0.1, norm="l2"))
-    with pytest.raises(ValueError, match="n_iter"):
-        APGD(ThreatModel(eps=0.1), n_iter=0)
+    with pytest.raises(ValueError, match="'rescale_schedule' parameter of Square"):
+        Square(ThreatModel(eps=0.1, norm="l2"), rescale_schedule="no")
+    with pytest.raises(ValueError, match="'beta' parameter of FAB"):
+        FAB(ThreatModel(eps=0.1), beta=0.0)
+    with pytest.raises(ValueError, match="'eot_iter' parameter of APGD"):
+        APGD(ThreatModel(eps=0.1), eot_iter=0)
+    with pytest.raises(ValueError, match="'steps' parameter of APGD"):
+        APGD(ThreatModel(eps=0.1), steps=0)
+    with pytest.raises(ValueError, match="'restarts' parameter of PGD"):
+        PGD(ThreatModel(eps=0.1), restarts=0)
+    with pytest.raises(ValueError, match="'step_size' parameter of PGD"):
+        PGD(ThreatModel(eps=0.1), step_size=-1.0)
+    with pytest.raises(ValueError, match="'batch_size' parameter of PGD"):
+        PGD(ThreatModel(eps=0.1), batch_size=0)
+    with pytest.raises(ValueError, match="'steps' parameter of AutoAttack"):
+        AutoAttack(ThreatModel(eps=0.1), steps=True)
     with pytest.raises(ValueError, match="loss"):
         APGD(ThreatModel(eps=0.1), loss="hinge")
     with pytest.raises(ValueError, match="version"):
@@ -404,24 +603,26 @@ def strength(digits_mlp):
     """Broken counts at l_inf eps 0.1 of our attacks and torchattacks.PGD (same budget)."""
     torchattacks = pytest.importorskip("torchattacks")
     model, X, y = digits_mlp
-    threat = ThreatModel(eps=EPS, steps=20, bounds=(0, 1))
+    threat = ThreatModel(eps=EPS, bounds=(0, 1))
+    alpha = step_length(EPS, 20)
     counts = {"clean": n_broken(model, X, y)}
     # Without random start both PGDs walk the same path: a like-for-like check.
-    ta = torchattacks.PGD(model, eps=EPS, alpha=threat.alpha, steps=20, random_start=False)
+    ta = torchattacks.PGD(model, eps=EPS, alpha=alpha, steps=20, random_start=False)
     counts["torchattacks-pgd-nostart"] = n_broken(model, ta(X, y), y)
-    ours = PGD(threat, random_start=False)
+    ours = PGD(threat, steps=20, random_start=False)
     counts["pgd-nostart"] = n_broken(model, ours(model, X, y), y)
     seeds = range(5)
     counts["torchattacks-pgd"], counts["pgd"] = [], []
     for seed in seeds:
         torch.manual_seed(seed)
-        ta = torchattacks.PGD(model, eps=EPS, alpha=threat.alpha, steps=20, random_start=True)
+        ta = torchattacks.PGD(model, eps=EPS, alpha=alpha, steps=20, random_start=True)
         counts["torchattacks-pgd"].append(n_broken(model, ta(X, y), y))
-        counts["pgd"].append(n_broken(model, PGD(threat, random_state=seed)(model, X, y), y))
+        pgd = PGD(threat, steps=20, random_state=seed)
+        counts["pgd"].append(n_broken(model, pgd(model, X, y), y))
     counts["apgd-ce"] = [
         n_broken(model, APGD(threat, random_state=seed)(model, X, y), y) for seed in seeds
     ]
-    auto = AutoAttack(threat, n_iter=100, n_target_classes=9, n_queries=300, random_state=0)
+    auto = AutoAttack(threat, steps=100, n_target_classes=9, n_queries=300, random_state=0)
     counts["auto"] = n_broken(model, auto(model, X, y), y)
     counts["auto-stages"] = dict(auto.stage_counts_)
     print("\nbroken of", len(y), "at eps", EPS, counts)
@@ -478,11 +679,11 @@ class GradientMasked(nn.Module):
 def test_square_exposes_gradient_masking(digits_mlp):
     model, X, y = digits_mlp
     masked = GradientMasked(model)
-    threat = ThreatModel(eps=EPS, steps=20, bounds=(0, 1))
-    pgd = n_broken(model, PGD(threat, random_state=0)(masked, X, y), y)
+    threat = ThreatModel(eps=EPS, bounds=(0, 1))
+    pgd = n_broken(model, PGD(threat, steps=20, random_state=0)(masked, X, y), y)
     gained = pgd - n_broken(model, X, y)
     assert gained <= 5  # the gradient attack finds (almost) nothing
-    auto = AutoAttack(threat, n_iter=20, n_target_classes=3, n_queries=300, random_state=0)
+    auto = AutoAttack(threat, steps=20, n_target_classes=3, n_queries=300, random_state=0)
     with pytest.warns(UserWarning, match="gradient masking"):
         X_adv = auto(masked, X, y)
     stages = auto.stage_counts_

@@ -72,13 +72,12 @@ def test_separation_bundled_and_files(tmp_path, capsys):
     assert "train-train" in capsys.readouterr().out
 
 
-def test_separation_rejects_unknown_data():
-    with pytest.raises(ValueError, match="unknown data set"):
-        main(["separation", "nonexistent.xyz"])
+def test_separation_rejects_unknown_data(capsys):
+    assert main(["separation", "nonexistent.xyz"]) == 2
+    assert "unknown data set" in capsys.readouterr().err
 
 
-def test_evaluate_saved_model(tmp_path, capsys):
-    import joblib
+def _tiny_model():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import MinMaxScaler
 
@@ -86,11 +85,146 @@ def test_evaluate_saved_model(tmp_path, capsys):
     from sklearn_robust.cli import load_dataset
 
     X, y = load_dataset("digits")
-    model = make_pipeline(MinMaxScaler(), NaturalClassifier(max_epochs=3, random_state=0))
-    joblib.dump(model.fit(X, y), tmp_path / "model.joblib")
-    assert main(["evaluate", str(tmp_path / "model.joblib"), "digits", "--test-size", "0.2",
+    model = make_pipeline(MinMaxScaler(), NaturalClassifier(
+        max_epochs=2, random_state=0, module__hidden_units=(32,)))
+    return model.fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    import joblib
+
+    from sklearn_robust.persistence import save_model
+
+    folder = tmp_path_factory.mktemp("models")
+    model = _tiny_model()
+    save_model(model, folder / "model.srm")
+    joblib.dump(model, folder / "model.joblib")
+    return folder
+
+
+def test_evaluate_saved_model(model_files, capsys):
+    assert main(["evaluate", str(model_files / "model.srm"), "digits", "--test-size", "0.2",
                  "--eps", "0.1", "--lipschitz", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["n_samples"] == 360
     assert 0 <= result["robust_accuracy"] <= result["clean_accuracy"] <= 1
     assert result["local_lipschitz"] > 0
+
+
+def test_evaluate_reads_pickles_only_when_trusted(model_files, capsys):
+    pickle_file = str(model_files / "model.joblib")
+    assert main(["evaluate", pickle_file, "digits", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "--trust-pickle" in err and len(err.splitlines()) == 1
+    assert main(["evaluate", pickle_file, "digits", "--json", "--trust-pickle"]) == 0
+    trusted = json.loads(capsys.readouterr().out)
+    main(["evaluate", str(model_files / "model.srm"), "digits", "--json"])
+    assert json.loads(capsys.readouterr().out) == trusted
+
+
+# ------------------------------------------------ bad inputs: one line, exit code 2
+def _bad_data_files(folder):
+    """name -> path of a data file that is missing, empty, corrupt, ill-shaped or not data."""
+    import numpy as np
+
+    files = {"missing": folder / "missing.npz", "directory": folder / "dir.npz"}
+    (folder / "dir.npz").mkdir(exist_ok=True)
+    for suffix in (".npz", ".npy", ".csv"):
+        files[f"empty{suffix}"] = folder / f"empty{suffix}"
+        files[f"empty{suffix}"].write_bytes(b"")
+        files[f"corrupt{suffix}"] = folder / f"corrupt{suffix}"
+        files[f"corrupt{suffix}"].write_bytes(b"PK\x03\x04 not an archive \x00\xff,\n;")
+    rng = np.random.default_rng(0)
+    shapes = {"1d-X": dict(X=rng.random(10), y=np.zeros(10)),
+              "length-mismatch": dict(X=rng.random((10, 3)), y=np.zeros(7)),
+              "2d-y": dict(X=rng.random((10, 3)), y=np.zeros((10, 2))),
+              "no-samples": dict(X=np.zeros((0, 3)), y=np.zeros(0)),
+              "nan": dict(X=np.full((10, 3), np.nan), y=np.arange(10) % 2),
+              "strings-X": dict(X=np.array([["a", "b"]] * 10), y=np.arange(10) % 2),
+              "wrong-keys": dict(a=np.zeros(3), b=np.zeros(3))}
+    for name, arrays in shapes.items():
+        files[name] = folder / f"{name}.npz"
+        np.savez(files[name], **arrays)
+    files["one-column.csv"] = folder / "one-column.csv"
+    files["one-column.csv"].write_text("1\n2\n3\n")
+    files["text.csv"] = folder / "text.csv"
+    files["text.csv"].write_text("a,b\nc,d\n")
+    files["1d.npy"] = folder / "1d.npy"
+    np.save(files["1d.npy"], np.arange(5.0))
+    files["pickled.npy"] = folder / "pickled.npy"
+    np.save(files["pickled.npy"], np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    files["a-model-as-data"] = folder / "model.srm"
+    return files
+
+
+def _bad_model_files(folder, model_files):
+    import joblib
+    import numpy as np
+
+    from sklearn_robust import NaturalClassifier
+
+    files = {"missing": folder / "missing.srm", "empty": folder / "empty.srm",
+             "corrupt": folder / "corrupt.srm", "data-as-model": folder / "data.npz",
+             "untrusted-pickle": model_files / "model.joblib"}
+    files["empty"].write_bytes(b"")
+    files["corrupt"].write_bytes(b"PK\x03\x04\x00garbage")
+    np.savez(files["data-as-model"], X=np.zeros((3, 2)), y=np.zeros(3))
+    return files, {
+        "pickle-of-a-dict": (folder / "dict.joblib", {"not": "a model"}),
+        "pickle-of-an-unfitted-model": (folder / "unfitted.joblib", NaturalClassifier()),
+        "pickle-not-a-pickle": (folder / "garbage.joblib", None),
+    }, joblib
+
+
+def _assert_one_line_exit_2(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2, (argv, captured.err)
+    assert len(lines) == 1 and "Traceback" not in captured.err, (argv, captured.err)
+    assert lines[0].startswith(f"sklearn-robust {argv[0]}: error:")
+    return lines[0]
+
+
+def test_every_subcommand_reports_bad_data_files_in_one_line(tmp_path, model_files, capsys):
+    import shutil
+
+    shutil.copy(model_files / "model.srm", tmp_path / "model.srm")
+    model = str(model_files / "model.srm")
+    for name, path in _bad_data_files(tmp_path).items():
+        for argv in (["separation", str(path)], ["evaluate", model, str(path)]):
+            line = _assert_one_line_exit_2(argv, capsys)
+            assert path.name in line or "unknown data set" in line, (name, line)
+
+
+def test_evaluate_reports_bad_model_files_in_one_line(tmp_path, model_files, capsys):
+    files, pickles, joblib = _bad_model_files(tmp_path, model_files)
+    for name, path in files.items():
+        line = _assert_one_line_exit_2(["evaluate", str(path), "digits"], capsys)
+        assert path.name in line, (name, line)
+    for name, (path, obj) in pickles.items():
+        if obj is None:
+            path.write_bytes(b"\x80\x04 this is no pickle")
+        else:
+            joblib.dump(obj, path)
+        line = _assert_one_line_exit_2(["evaluate", str(path), "digits", "--trust-pickle"],
+                                       capsys)
+        assert path.name in line, (name, line)
+
+
+def test_evaluate_reports_data_the_model_cannot_take(model_files, capsys):
+    model = str(model_files / "model.srm")
+    line = _assert_one_line_exit_2(["evaluate", model, "wine"], capsys)
+    assert "features" in line
+    line = _assert_one_line_exit_2(["evaluate", model, "digits", "--input-shape", "3", "3"],
+                                   capsys)
+    assert "--input-shape" in line
+
+
+def test_the_installed_command_prints_no_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "sklearn_robust", "separation",
+                             str(tmp_path / "missing.npz")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"sklearn-robust separation: error: {tmp_path / 'missing.npz'}: no such file.")

@@ -21,10 +21,13 @@ PUBLIC_MODULES = [
     "sklearn_robust.estimators",
     "sklearn_robust.objectives",
     "sklearn_robust.attacks",
+    "sklearn_robust.threat",
+    "sklearn_robust.bridge",
     "sklearn_robust.metrics",
     "sklearn_robust.separation",
     "sklearn_robust.callbacks",
     "sklearn_robust.datasets",
+    "sklearn_robust.persistence",
     "sklearn_robust.plotting",
 ]
 

@@ -20,7 +20,11 @@ from skorch.dataset import ValidSplit
 import sklearn_robust
 from sklearn_robust import (
     ATClassifier,
+    FastATClassifier,
+    GRClassifier,
+    LLRClassifier,
     NaturalClassifier,
+    RSTClassifier,
     SCOREClassifier,
     ThreatModel,
     TRADESClassifier,
@@ -60,9 +64,59 @@ def test_threat_parameters_reach_threat_model(cls, small_digits):
     clf = fast(cls, eps=0.2, norm="l2", attack_steps=3, step_size=None, bounds=(0.0, 1.0))
     clf.fit(X, y)
     threat = clf.threat_model_
-    assert (threat.eps, threat.norm, threat.steps) == (0.2, "l2", 3)
-    assert threat.alpha == pytest.approx(2.5 * 0.2 / 3)
+    assert threat == ThreatModel(eps=0.2, norm="l2", bounds=(0.0, 1.0))
+    # the schedule is the objective's
+    assert (clf.objective_.steps, clf.objective_.step_size) == (3, None)
     assert clf.get_params()["eps"] == 0.2
+
+
+
+METHOD_PARAMS = {  # what each classifier adds to the network parameters of the base
+    NaturalClassifier: set(),
+    ATClassifier: {"eps", "norm", "bounds", "attack_steps", "step_size", "ls"},
+    TRADESClassifier: {"eps", "norm", "bounds", "attack_steps", "step_size", "beta", "ls"},
+    SCOREClassifier: {"eps", "norm", "bounds", "attack_steps", "step_size", "beta",
+                      "distance", "ls", "clip"},
+    RSTClassifier: {"eps", "norm", "bounds", "attack_steps", "step_size", "lam"},
+    LLRClassifier: {"eps", "norm", "bounds", "attack_steps", "step_size", "lam", "mu",
+                    "form"},
+    FastATClassifier: {"eps", "norm", "bounds", "step_size"},
+    GRClassifier: {"lam", "h", "weighting"},  # always the l_2 direction (reference code)
+}
+
+
+@pytest.mark.parametrize("cls", list(METHOD_PARAMS), ids=lambda c: c.__name__)
+def test_get_params_lists_only_parameters_that_change_the_estimator(cls, small_digits):
+    base = set(NaturalClassifier().get_params())
+    added = set(cls().get_params()) - base
+    assert added == METHOD_PARAMS[cls]
+    assert set(cls._parameter_constraints) >= added  # every one is validated
+    if cls in (GRClassifier, FastATClassifier):
+        X, _, y, _ = small_digits
+        # a parameter that would change nothing is refused (by skorch, before training)
+        clf = cls(attack_steps=3, max_epochs=1)
+        with pytest.raises(ValueError, match="unexpected argument.*attack_steps"):
+            clf.fit(X, y)
+        assert not clf.initialized_
+
+
+@pytest.mark.parametrize("cls,default", [
+    (ATClassifier, 10), (TRADESClassifier, 10), (SCOREClassifier, 10), (RSTClassifier, 10),
+    (LLRClassifier, 2),
+])
+def test_attack_steps_and_step_size_reach_the_objective(cls, default):
+    assert cls().make_objective().steps == default
+    objective = cls(attack_steps=3, step_size=0.02).make_objective()
+    assert (objective.steps, objective.step_size) == (3, 0.02)
+    assert FastATClassifier(step_size=0.02).make_objective().step_size == 0.02
+
+
+def test_gr_has_no_threat_model(small_digits):
+    X, _, y, _ = small_digits
+    clf = GRClassifier(max_epochs=1, random_state=0).fit(X, y)
+    assert clf.threat_model_ is None  # GR searches nothing: its probe is always l_2
+    assert set(clf.objective_.get_params()) >= {"lam", "h"}
+    assert NaturalClassifier(max_epochs=1).fit(X, y).threat_model_ is None
 
 
 def test_bounds_variants(small_digits):
@@ -296,7 +350,7 @@ def test_inner_maximisation_leaves_bn_stats_grads_and_modes(cls, small_digits):
 
     stats = copy.deepcopy(module.state_dict())
     x = torch.as_tensor(X[:32])
-    inner_maximise(module, x, clf.threat_model_, lambda logits: logits.sum(dim=1), "uniform")
+    inner_maximise(module, x, clf.threat_model_, lambda logits: logits.sum(dim=1), steps=2)
     for key, value in module.state_dict().items():
         assert torch.equal(value, stats[key]), key
     assert all(torch.equal(p.grad, torch.ones_like(p)) for p in module.parameters())
@@ -319,9 +373,9 @@ def test_trades_loss_matches_hand_computation():
     net = _tiny_net()
     x = torch.tensor([[0.2, 0.4, 0.6], [0.9, 0.1, 0.3]])
     y = torch.tensor([0, 2])
-    threat = ThreatModel(eps=0.1, steps=1, step_size=0.05, bounds=(0, 1))
+    threat = ThreatModel(eps=0.1, bounds=(0, 1))
     torch.manual_seed(3)
-    loss, _ = TRADES(beta=2.0)(net, x, y, threat)
+    loss, _ = TRADES(beta=2.0, steps=1, step_size=0.05)(net, x, y, threat)
     # by hand: start x + 0.001 N(0,1) (same seed), one signed KL-ascent step, project
     torch.manual_seed(3)
     x0 = (x + 0.001 * torch.randn(x.shape)).clamp(0, 1)
@@ -343,11 +397,11 @@ def test_score_loss_matches_hand_computation():
     net = _tiny_net()
     x = torch.tensor([[0.2, 0.4, 0.6], [0.9, 0.1, 0.3]])
     y = torch.tensor([0, 2])
-    threat = ThreatModel(eps=0.1, steps=1, step_size=0.05, bounds=(0, 1))
+    threat = ThreatModel(eps=0.1, bounds=(0, 1))
     torch.manual_seed(5)
-    loss, _ = SCORE(beta=3.0, ls=0.1)(net, x, y, threat)
-    torch.manual_seed(5)
-    x0 = (x + 0.001 * torch.randn(x.shape)).clamp(0, 1)
+    loss, _ = SCORE(beta=3.0, ls=0.1, steps=1, step_size=0.05)(net, x, y, threat)
+    torch.manual_seed(5)  # SCORE starts uniformly in the ball, as its reference code
+    x0 = (x + 0.1 * (2 * torch.rand(x.shape) - 1)).clamp(0, 1)
     p = torch.softmax(net(x), 1).detach()
     x0.requires_grad_(True)
     se = (torch.softmax(net(x0), 1) - p).pow(2).sum()
@@ -367,9 +421,9 @@ def test_at_loss_matches_hand_computation():
     net = _tiny_net()
     x = torch.tensor([[0.2, 0.4, 0.6], [0.9, 0.1, 0.3]])
     y = torch.tensor([0, 2])
-    threat = ThreatModel(eps=0.1, steps=1, step_size=0.05, bounds=(0, 1))
+    threat = ThreatModel(eps=0.1, bounds=(0, 1))
     torch.manual_seed(7)
-    loss, _ = PGDAdversarial()(net, x, y, threat)
+    loss, _ = PGDAdversarial(steps=1, step_size=0.05)(net, x, y, threat)
     torch.manual_seed(7)
     x0 = (x + (2 * torch.rand(x.shape) - 1) * 0.1).clamp(0, 1)
     x0.requires_grad_(True)
@@ -404,13 +458,21 @@ def test_bad_data_rejected_before_training(cls, case, make, match, small_digits)
 
 
 BAD_PARAMS = [
-    (dict(eps=-0.1), "eps must be >= 0"),
-    (dict(eps="0.1"), "eps must be a finite real number"),
-    (dict(norm="l3"), "norm must be one of"),
+    (dict(eps=-0.1), r"The 'eps' parameter of TRADESClassifier must be a float in the range "
+                     r"\[0.0, inf\)\. Got -0.1 instead\."),
+    (dict(eps="0.1"), "'eps' parameter of TRADESClassifier must be a float"),
+    (dict(eps=float("inf")), "'eps' parameter of TRADESClassifier must be finite"),
+    (dict(norm="l3"), "'norm' parameter of TRADESClassifier must be a str among"),
     (dict(bounds=(1.0, 0.0)), "low <= high"),
-    (dict(beta=-1.0), "beta must be a finite number >= 0"),
-    (dict(attack_steps=-1), "steps must be an integer >= 0"),
-    (dict(step_size=0), "step_size must be None or a number > 0"),
+    (dict(bounds="minmax"), "'bounds' parameter of TRADESClassifier"),
+    (dict(beta=-1.0), "'beta' parameter of TRADESClassifier"),
+    (dict(attack_steps=-1), "'attack_steps' parameter of TRADESClassifier"),
+    (dict(attack_steps=True), "'attack_steps' parameter of TRADESClassifier must be a number"),
+    (dict(step_size=0), "'step_size' parameter of TRADESClassifier"),
+    (dict(lr=0.0), "'lr' parameter of TRADESClassifier"),
+    (dict(max_epochs=0), "'max_epochs' parameter of TRADESClassifier"),
+    (dict(batch_size=0), "'batch_size' parameter of TRADESClassifier"),
+    (dict(precision="fp8"), "'precision' parameter of TRADESClassifier"),
     (dict(bounds=(0.0, 0.5)), "outside the declared bounds"),
 ]
 
@@ -450,11 +512,11 @@ def test_predict_before_fit_raises_not_fitted():
 def test_robust_training_beats_natural_under_pgd(digits_images):
     """TRADES and SCORE at reduced epochs: PGD-20 robust accuracy far above natural's."""
     X_train, X_test, y_train, y_test = digits_images
-    threat = ThreatModel(eps=0.1, steps=20, bounds=(0.0, 1.0))
+    threat = ThreatModel(eps=0.1, bounds=(0.0, 1.0))
 
     def robust_acc(clf):
         y_idx = np.searchsorted(clf.classes_, y_test)
-        X_adv = PGD(threat, random_state=0)(clf.module_, X_test, y_idx)
+        X_adv = PGD(threat, steps=20, random_state=0)(clf.module_, X_test, y_idx)
         correct_adv = clf.predict(X_adv.numpy()) == y_test
         return np.mean(correct_adv & (clf.predict(X_test) == y_test))
 

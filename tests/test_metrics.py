@@ -25,8 +25,9 @@ from sklearn_robust import (
     ThreatModel,
     TRADESClassifier,
 )
-from sklearn_robust.attacks import ATTACKS, PGD
+from sklearn_robust.attacks import APGD, ATTACKS, PGD, Square
 from sklearn_robust.metrics import (
+    RobustAccuracyReport,
     as_torch_classifier,
     local_lipschitz_score,
     make_lipschitz_scorer,
@@ -154,9 +155,11 @@ def test_unseen_labels_count_as_clean_incorrect(digits_models, digits_small):
 def test_attack_as_name_class_and_instance(digits_models, digits_small):
     est = digits_models["natural"]
     _, _, X, y = digits_small
-    by_name = robust_accuracy_score(est, X, y, eps=0.1, steps=5, random_state=0)
-    by_class = robust_accuracy_score(est, X, y, eps=0.1, attack=PGD, steps=5, random_state=0)
-    instance = PGD(ThreatModel(eps=0.1, steps=5), random_state=0)
+    # an instance carries its own (here unbounded) threat model: compare without bounds
+    by_name = robust_accuracy_score(est, X, y, eps=0.1, steps=5, bounds=None, random_state=0)
+    by_class = robust_accuracy_score(est, X, y, eps=0.1, attack=PGD, steps=5, bounds=None,
+                                     random_state=0)
+    instance = PGD(ThreatModel(eps=0.1), steps=5, random_state=0)
     by_instance = robust_accuracy_score(est, X, y, eps=0.1, attack=instance)
     assert by_name == by_class == by_instance
     with pytest.raises(ValueError, match="does not match"):
@@ -164,8 +167,61 @@ def test_attack_as_name_class_and_instance(digits_models, digits_small):
     with pytest.raises(ValueError, match="steps"):
         robust_accuracy_score(est, X, y, eps=0.1, attack=instance, steps=3)
     # More restarts and more steps never make the attack weaker here.
-    strong = robust_accuracy_score(est, X, y, eps=0.1, steps=20, restarts=2, random_state=0)
+    strong = robust_accuracy_score(est, X, y, eps=0.1, steps=20, restarts=2, bounds=None,
+                                   random_state=0)
     assert strong <= by_name
+
+
+def test_list_attack_is_the_worst_case_per_point(digits_models, digits_small):
+    est = digits_models["natural"]
+    _, _, X, y = digits_small
+    # Weak attacks, so that each breaks points the other misses.
+    kwargs = {"eps": 0.05, "random_state": 0}
+    singles = {name: robust_accuracy_score(est, X, y, attack=name, **kwargs)
+               for name in ("fgsm", "pgd")}
+    score, X_adv, report = robust_accuracy_score(
+        est, X, y, attack=["fgsm", "pgd"], return_adversarial=True, return_details=True,
+        **kwargs)
+    assert score <= min(singles.values())
+    assert isinstance(report, RobustAccuracyReport)
+    assert list(report.broken_by) == ["fgsm", "pgd"]  # in the order they ran
+    assert report.n_points == len(y) and report.score == score
+    assert report.clean_correct == int((est.predict(X) == y).sum())
+    assert report.robust == round(score * len(y))
+    assert report.clean_correct - sum(report.broken_by.values()) == report.robust
+    # FGSM alone breaks exactly what the first stage broke (same points, same attack).
+    assert report.broken_by["fgsm"] == round((est.score(X, y) - singles["fgsm"]) * len(y))
+    assert np.abs(X_adv - X).max() <= 0.05 + 1e-6
+    assert "broken by 'pgd'" in str(report)
+    # Names, classes and instances mix; the same attack twice gets a numbered name.
+    instance = APGD(ThreatModel(eps=0.05), steps=5)
+    _, mixed = robust_accuracy_score(est, X, y, attack=["pgd", PGD, instance],
+                                     return_details=True, steps=3, **kwargs)
+    assert list(mixed.broken_by) == ["pgd", "pgd-2", "apgd-ce"]
+    # A single attack reports itself; eps=0 runs none.
+    _, single = robust_accuracy_score(est, X, y, return_details=True, **kwargs)
+    assert single.broken_by == {"pgd": single.clean_correct - single.robust}
+    _, none = robust_accuracy_score(est, X, y, eps=0.0, return_details=True)
+    assert none.broken_by == {} and none.robust == none.clean_correct
+    with pytest.raises(ValueError, match="at least one attack"):
+        robust_accuracy_score(est, X, y, eps=0.1, attack=[])
+
+
+def test_schedule_settings_refused_by_attacks_that_lack_them(cancer_pipe, cancer_raw):
+    _, _, X, y = cancer_raw
+    for attack, key in (("square", "steps"), (Square, "steps"), ("fgsm", "steps"),
+                        ("square", "restarts"), ("apgd-ce", "step_size")):
+        label = repr(attack) if isinstance(attack, str) else attack.__name__
+        with pytest.raises(ValueError, match=rf"attack {label} takes no '{key}'"):
+            robust_accuracy_score(cancer_pipe, X, y, eps=0.1, attack=attack, **{key: 2})
+        with pytest.raises(ValueError, match=rf"attack {label} takes no '{key}'"):
+            make_robust_scorer(eps=0.1, attack=attack, **{key: 2})
+    # In a list, every stage built by name must take the setting.
+    with pytest.raises(ValueError, match="attack 'square' takes no 'steps'"):
+        robust_accuracy_score(cancer_pipe, X, y, eps=0.1, attack=["pgd", "square"], steps=5)
+    # None (the default) keeps each attack's own schedule: PGD's 20 steps.
+    assert robust_accuracy_score(cancer_pipe, X, y, eps=0.5, random_state=0) == (
+        robust_accuracy_score(cancer_pipe, X, y, eps=0.5, steps=20, random_state=0))
 
 
 def test_l2_and_fgsm(digits_models, digits_small):
@@ -334,9 +390,9 @@ def test_lipschitz_of_generic_linear_map_is_a_lower_bound():
     clf, X = _linear_classifier(W)
     exact = _linf_to_l1_norm(W)
     model = as_torch_classifier(clf)
-    threat = ThreatModel(eps=0.1, steps=10)
+    threat = ThreatModel(eps=0.1)
     generator = torch.Generator().manual_seed(0)
-    ratios = _best_ratios(model, model.to_tensor(X), threat, generator)
+    ratios = _best_ratios(model, model.to_tensor(X), threat, generator, steps=10)
     assert float(ratios.max()) <= exact * (1 + 1e-5)
     assert float(ratios.max()) >= 0.95 * exact  # some start finds the best sign vector
     estimate = local_lipschitz_score(clf, X, eps=0.1, random_state=0, bounds=None)
@@ -546,7 +602,7 @@ def test_bad_input(cancer_pipe, cancer_raw):
         robust_accuracy_score(pca_pipe, X_test, y_test, eps=0.1)
     with pytest.raises(ValueError, match="PCA"):
         local_lipschitz_score(pca_pipe, X_test, eps=0.1)
-    with pytest.raises(ValueError, match="eps must be > 0"):
+    with pytest.raises(ValueError, match=r"'eps' parameter of local_lipschitz_score .*\(0.0,"):
         local_lipschitz_score(cancer_pipe, X_test, eps=0.0)
     with pytest.raises(ValueError, match="norm"):
         local_lipschitz_score(cancer_pipe, X_test, eps=0.1, norm="l1")

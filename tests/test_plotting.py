@@ -102,6 +102,18 @@ def test_several_estimators_on_one_axis(natural_digits):
     _render(fig)
 
 
+def test_robustness_curve_passes_keywords_to_the_metric(natural_digits):
+    clf, X, y = natural_digits
+    kwargs = {"attack": ["pgd", "apgd-ce"], "steps": 3, "norm": "l2", "random_state": 0}
+    display = RobustnessCurveDisplay.from_estimator(clf, X, y, eps=[0.5, 1.0], color="red",
+                                                    **kwargs)
+    expected = [robust_accuracy_score(clf, X, y, eps=e, **kwargs) for e in (0.5, 1.0)]
+    np.testing.assert_array_equal(display.robust_accuracy, expected)
+    assert display.line_.get_color() == "red"  # the others style the line
+    assert display.ax_.get_ylabel() == "robust accuracy (pgd + apgd-ce)"
+    assert r"$\ell_2$" in display.ax_.get_xlabel()
+
+
 def test_robustness_curve_sorts_eps_and_plots_on_new_axes():
     display = RobustnessCurveDisplay(eps=[0.2, 0.0, 0.1], robust_accuracy=[0.1, 0.9, 0.5],
                                      norm="l2").plot()
@@ -114,9 +126,9 @@ def test_robustness_curve_sorts_eps_and_plots_on_new_axes():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"eps": [0.0, -0.1]}, r"eps\[1\] must be >= 0"),
+        ({"eps": [0.0, -0.1]}, r"'eps\[1\]' parameter of RobustnessCurveDisplay .*\[0"),
         ({"eps": []}, "at least one radius"),
-        ({"eps": [0.1, float("nan")]}, r"eps\[1\] must be a finite"),
+        ({"eps": [0.1, float("nan")]}, r"'eps\[1\]' .* must be finite"),
         ({"eps": [0.1], "norm": "l3"}, "norm"),
         ({"eps": [0.1], "attack": "nope"}, "attack must be one of"),
         ({"eps": [0.0, 0.1], "attack": PGD(ThreatModel(eps=0.1))}, "single eps"),
@@ -250,7 +262,7 @@ def test_separation_from_report_and_eps_override():
 
 
 def test_separation_bad_inputs():
-    with pytest.raises(ValueError, match="must be >= 0"):
+    with pytest.raises(ValueError, match=r"'eps' parameter .* \[0"):
         SeparationDisplay.from_data([[0.0], [1.0]], [0, 1], eps=-0.1)
     with pytest.raises(ValueError, match="given together"):
         SeparationDisplay.from_data([[0.0], [1.0]], [0, 1], X_test=[[0.5]])

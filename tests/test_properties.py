@@ -20,6 +20,7 @@ from torch import nn
 
 from sklearn_robust import ThreatModel
 from sklearn_robust.attacks import APGD, FGSM, PGD, Square
+from sklearn_robust.threat import ascend
 
 SETTINGS = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow],
@@ -55,7 +56,7 @@ def problems(draw):
                         + u * (np.asarray(high, dtype=np.float32) - low))
     if bounds is not None:  # rounding must not put x outside the bounds
         x = torch.maximum(torch.minimum(x, torch.as_tensor(high)), torch.as_tensor(low))
-    threat = ThreatModel(eps=eps, norm=norm, steps=2, bounds=bounds)
+    threat = ThreatModel(eps=eps, norm=norm, bounds=bounds)
     return threat, x, seed
 
 
@@ -78,12 +79,12 @@ def assert_inside(threat, x_adv, x):
 
 
 ATTACKS = {
-    "pgd": lambda threat: PGD(threat, random_state=0),
-    "pgd-no-start": lambda threat: PGD(threat, random_start=False, random_state=0),
+    "pgd": lambda threat: PGD(threat, steps=2, random_state=0),
+    "pgd-no-start": lambda threat: PGD(threat, steps=2, random_start=False, random_state=0),
     "fgsm": lambda threat: FGSM(threat, random_state=0),
     "fgsm-rs": lambda threat: FGSM(threat, random_start=True, random_state=0),
-    "apgd-ce": lambda threat: APGD(threat, n_iter=3, random_state=0),
-    "apgd-dlr": lambda threat: APGD(threat, loss="dlr", n_iter=3, random_state=0),
+    "apgd-ce": lambda threat: APGD(threat, steps=3, random_state=0),
+    "apgd-dlr": lambda threat: APGD(threat, loss="dlr", steps=3, random_state=0),
     "square": lambda threat: Square(threat, n_queries=4, random_state=0),
 }
 
@@ -138,9 +139,9 @@ def test_ascend_stays_in_ball_and_bounds_and_leaves_rng(problem):
     model = model_for(x, seed)
     y = labels(x, seed)
     rng = torch.get_rng_state()
-    x_adv = threat.ascend(
-        lambda z: nn.functional.cross_entropy(model(z), y, reduction="none"), x,
-        generator=torch.Generator().manual_seed(seed),
+    x_adv = ascend(
+        threat, lambda z: nn.functional.cross_entropy(model(z), y, reduction="none"), x,
+        steps=2, generator=torch.Generator().manual_seed(seed),
     )
     assert_inside(threat, x_adv, x)
     assert torch.equal(rng, torch.get_rng_state())

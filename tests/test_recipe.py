@@ -170,16 +170,17 @@ def test_attack_steps_schedule_changes_the_training_attack(digits_flat):
 
         def on_batch_begin(self, net, training=False, **kwargs):
             if training:
-                self.steps.append(net.threat_model_.steps)
+                self.steps.append(net.objective_.steps)
 
     spy = Spy()
     clf = TRADESClassifier(max_epochs=4, attack_steps=2, batch_size=100, random_state=0,
                            callbacks=[AttackStepsSchedule({3: 5, 4: 7}), spy]).fit(X, y)
     assert clf.history[:, "attack_steps"] == [2, 2, 5, 7]
     assert spy.steps == [2, 2, 2, 2, 5, 5, 7, 7]
-    assert clf.threat_model_.steps == 2  # restored: the estimator's parameters hold
-    # The step size follows the number of steps unless it was given.
-    assert clf.threat_model_.alpha == pytest.approx(2.5 * 0.1 / 2)
+    # restored: the estimator's parameters hold
+    assert clf.objective_.get_params() == clf.make_objective().get_params()
+    assert (clf.objective_.steps, clf.objective_.step_size) == (2, None)
+    assert clf.threat_model_.eps == 0.1
 
 
 def test_attack_steps_schedule_bad_input(digits_flat, cancer_scaled):
@@ -188,7 +189,7 @@ def test_attack_steps_schedule_bad_input(digits_flat, cancer_scaled):
         with pytest.raises(ValueError, match="schedule"):
             ATClassifier(max_epochs=1, callbacks=[AttackStepsSchedule(schedule)]).fit(X, y)
     X, _, y, _ = cancer_scaled
-    with pytest.raises(ValueError, match="adversarially trained"):
+    with pytest.raises(ValueError, match="objective searches in steps"):
         NaturalClassifier(max_epochs=1, callbacks=[AttackStepsSchedule({2: 5})]).fit(X, y)
 
 

@@ -1,7 +1,8 @@
 """Scaling out and GPU readiness, tested on CPU.
 
 - Hyperparameter searches under joblib's Dask backend give the n_jobs=1 results exactly.
-- skorch's ``AccelerateMixin`` composes with every estimator; the objective still trains.
+- ``sklearn_robust.estimators.AccelerateMixin`` (skorch's, with our training step)
+  composes with every estimator; the objective still trains.
 - ``precision`` (bf16/fp16 autocast, fp16 loss scaling), pinned memory and non-blocking
   copies: their logic, with CUDA faked where the code only asks whether it exists.
 """
@@ -41,8 +42,9 @@ def tiny(cls, **kw):
     params = dict(max_epochs=2, random_state=0, lr=1e-2)
     if "module" not in kw:
         params["module__hidden_units"] = (16,)
-    if not issubclass(cls, NaturalClassifier):
-        params.update(eps=0.1, attack_steps=2)
+    # only the parameters the class has (GR has no eps, FastAT no attack_steps)
+    params.update({k: v for k, v in dict(eps=0.1, attack_steps=2).items()
+                   if k in cls._parameter_constraints})
     params.update(kw)
     return cls(**params)
 
@@ -105,7 +107,9 @@ def test_randomized_search_on_dask_equals_serial(data, dask_client):
 
 # ------------------------------------------------------------------ Accelerate
 accelerate = pytest.importorskip("accelerate")
-from skorch.hf import AccelerateMixin  # noqa: E402  (needs accelerate)
+from skorch.hf import AccelerateMixin as SkorchAccelerateMixin  # noqa: E402
+
+from sklearn_robust.estimators import AccelerateMixin  # noqa: E402
 
 
 def accelerated(cls):
@@ -184,6 +188,42 @@ def test_accelerate_needs_device_none_and_its_own_mixed_precision(data):
              callbacks__print_log__sink=silent()).fit(X, y)
 
 
+def test_accelerate_mixin_step_is_the_objective_step(data, monkeypatch):
+    """The mixin's train_step_single runs the estimator's objective (single process)."""
+    X, _, y, _ = data
+    AcceleratedTRADES = accelerated(TRADESClassifier)
+    assert AcceleratedTRADES.train_step_single is AccelerateMixin.train_step_single
+    assert issubclass(AcceleratedTRADES, SkorchAccelerateMixin)
+    clf = tiny(AcceleratedTRADES, accelerator=accelerate.Accelerator(cpu=True), max_epochs=1,
+               callbacks__print_log__sink=silent())
+    calls, backward = [], []
+    objective_step = TRADESClassifier.objective_step
+
+    def spy(self, batch, **kwargs):
+        calls.append(type(self.objective_).__name__)
+        return objective_step(self, batch, **kwargs)
+
+    monkeypatch.setattr(TRADESClassifier, "objective_step", spy)
+    accelerator_backward = clf.accelerator.backward
+    monkeypatch.setattr(clf.accelerator, "backward",
+                        lambda loss, **kw: backward.append(1) or accelerator_backward(loss, **kw))
+    clf.fit(X, y)
+    n_batches = -(-len(X) // clf.batch_size)
+    assert calls == ["TRADES"] * n_batches
+    assert len(backward) == n_batches  # the loss went through the accelerator
+
+
+def test_skorch_accelerate_mixin_alone_is_refused(data):
+    """skorch's own step would train criterion(module(X), y) and skip the objective."""
+    X, _, y, _ = data
+    Raw = type("RawAcceleratedAT", (SkorchAccelerateMixin, ATClassifier), {})
+    clf = tiny(Raw, accelerator=accelerate.Accelerator(cpu=True), device=None,
+               callbacks__print_log__sink=silent())
+    with pytest.raises(TypeError, match="sklearn_robust.estimators.AccelerateMixin"):
+        clf.fit(X, y)
+    assert not clf.initialized_
+
+
 class AutocastProbe(torch.nn.Module):
     """An MLP recording, per forward, (training mode, autocast on, autocast dtype)."""
 
@@ -217,7 +257,7 @@ def test_precision_is_validated_in_fit(value, data):
     X, _, y, _ = data
     clf = tiny(NaturalClassifier, precision=value)
     assert clf.precision is value  # stored unchanged
-    with pytest.raises(ValueError, match="precision must be None, 'fp32', 'bf16' or 'fp16'"):
+    with pytest.raises(ValueError, match="'precision' parameter of NaturalClassifier must be"):
         clf.fit(X, y)
 
 

@@ -13,12 +13,9 @@ from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_robust.separation import RSeparation, SeparationReport, _distances, r_separation
-from sklearn_robust.separation._distances import (
-    block_size,
-    class_distances,
-    nearest_other_class_distances,
-)
+from sklearn_robust.separation import RSeparation, SeparationReport, _linf, r_separation
+from sklearn_robust.separation._distances import class_distances, nearest_other_class_distances
+from sklearn_robust.separation._validation import block_size
 
 NORMS = ("linf", "l2", "l1")
 SCIPY_METRIC = {"linf": "chebyshev", "l2": "euclidean", "l1": "cityblock"}
@@ -116,13 +113,13 @@ def test_digits_against_sklearn_nearest_neighbors(norm):
 
 def test_l_inf_pruning_paths_are_exercised_and_exact(monkeypatch):
     calls = []
-    original = _distances._tail_max
+    original = _linf._tail_max
 
     def spy(*args):
         calls.append(len(args[2]))
         return original(*args)
 
-    monkeypatch.setattr(_distances, "_tail_max", spy)
+    monkeypatch.setattr(_linf, "_tail_max", spy)
     X, y = load_digits(return_X_y=True)
     got = nearest_other_class_distances(X, y, chunk_bytes=1_000_000)
     assert calls and sum(calls) > 0  # some pairs were finished by gathering
@@ -368,9 +365,9 @@ Y_OK = np.array([0, 0, 0, 1, 1, 1])
         ({"X_test": [[np.nan, 1.0]], "y_test": [0]}, "NaN"),
         ({"y_train": Y_OK[:5]}, "inconsistent numbers of samples"),
         ({"y_train": np.zeros(6)}, "at least 2 classes"),
-        ({"norm": "l3"}, "norm must be one of"),
-        ({"eps": -0.1}, "eps must be >= 0"),
-        ({"eps": np.inf}, "eps must be a finite"),
+        ({"norm": "l3"}, "The 'norm' parameter of r_separation"),
+        ({"eps": -0.1}, "The 'eps' parameter of r_separation"),
+        ({"eps": np.inf}, "'eps' parameter of r_separation must be finite"),
         ({"X_test": [[1.0, 2.0, 3.0]], "y_test": [0]}, "X_test has 3 features but X_train has 2"),
         ({"X_test": [[1.0, 2.0]]}, "given together"),
         ({"y_test": [0]}, "given together"),
@@ -391,7 +388,7 @@ def test_report_bad_input(kwargs, match):
 
 
 def test_distance_helpers_bad_input():
-    with pytest.raises(ValueError, match="norm must be one of"):
+    with pytest.raises(ValueError, match="'norm' parameter of nearest_other_class_distances"):
         nearest_other_class_distances(X_OK, Y_OK, norm="chebyshev")
     with pytest.raises(ValueError, match="at least 2 classes"):
         nearest_other_class_distances(X_OK, np.ones(6))
@@ -474,7 +471,11 @@ def test_transformer_flattens_images_and_keeps_feature_names():
 
 @pytest.mark.parametrize(
     ("params", "match"),
-    [({"norm": "l0"}, "norm must be one of"), ({"eps": -1}, "eps"), ({"chunk_bytes": -5}, "chunk")],
+    [
+        ({"norm": "l0"}, "The 'norm' parameter of RSeparation"),
+        ({"eps": -1}, "The 'eps' parameter of RSeparation"),
+        ({"chunk_bytes": -5}, "The 'chunk_bytes' parameter of RSeparation"),
+    ],
 )
 def test_transformer_bad_params(params, match):
     with pytest.raises(ValueError, match=match):
@@ -512,7 +513,7 @@ def test_l_inf_certificates_prune_and_stay_exact(monkeypatch):
     # (float32 data: correctly rounded float32 values).
     X, y = _image_like()
     certified, total = [], []
-    original = _distances._count_products
+    original = _linf._count_products
 
     def spy(A, B):
         out = original(A, B)
@@ -520,7 +521,7 @@ def test_l_inf_certificates_prune_and_stay_exact(monkeypatch):
         total.append(out.numel())
         return out
 
-    monkeypatch.setattr(_distances, "_count_products", spy)
+    monkeypatch.setattr(_linf, "_count_products", spy)
     chunk = 300_000  # several blocks per side
     got = nearest_other_class_distances(X, y, chunk_bytes=chunk)
     np.testing.assert_array_equal(got, brute_other(X, y, X, y, "linf").astype(np.float32))

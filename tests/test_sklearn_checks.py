@@ -20,9 +20,9 @@ ESTIMATORS = [
     TRADESClassifier(max_epochs=20, attack_steps=2, random_state=0),
     SCOREClassifier(max_epochs=20, attack_steps=2, random_state=0),
     RSTClassifier(max_epochs=20, attack_steps=2, random_state=0),
-    GRClassifier(max_epochs=20, attack_steps=2, random_state=0),
+    GRClassifier(max_epochs=20, random_state=0),
     LLRClassifier(max_epochs=20, attack_steps=2, random_state=0),
-    FastATClassifier(max_epochs=20, attack_steps=2, random_state=0),
+    FastATClassifier(max_epochs=20, random_state=0),
 ]
 
 # Every check passes: no expected failures are declared.

@@ -36,8 +36,9 @@ ALL = [
 def tiny(cls, **kw):
     """A cheap estimator: one hidden layer of 16 units, 3 epochs, 2 attack steps."""
     params = dict(max_epochs=3, random_state=0, module__hidden_units=(16,), lr=1e-2)
-    if cls is not NaturalClassifier:
-        params.update(eps=0.1, attack_steps=2)
+    # only the parameters the class has (GR has no eps, FastAT no attack_steps)
+    params.update({k: v for k, v in dict(eps=0.1, attack_steps=2).items()
+                   if k in cls._parameter_constraints})
     params.update(kw)
     return cls(**params)
 

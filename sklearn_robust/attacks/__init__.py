@@ -2,17 +2,24 @@
 
 Each attack is a small class called as ``attack(module, X, y)``; it returns points inside
 the threat model's ball and bounds and leaves the module as it was (see :func:`frozen`).
-White box: :class:`FGSM`, :class:`PGD`, :class:`APGD`, :class:`APGDTargeted`. Black box:
-:class:`Square`. The cascade: :class:`AutoAttack`. By name: :func:`make_attack`.
+White box: :class:`FGSM`, :class:`PGD`, :class:`APGD`, :class:`APGDTargeted`, and the
+minimum-norm :class:`FAB` and :class:`FABTargeted`. Black box:
+:class:`Square`. The worst case over several: :class:`Cascade`, and its preset
+:class:`AutoAttack`. By name: :func:`make_attack`. A new attack subclasses
+:class:`Attack` and writes :meth:`Attack.perturb` for one batch.
 """
 
-from ._apgd import APGD, APGDTargeted, apgd_checkpoints
+from ..utils import CallableModule, as_module, frozen, make_generator, module_device
+from ._apgd import APGD, apgd_checkpoints
+from ._apgd_targeted import APGDTargeted
 from ._auto import AutoAttack
-from ._base import Attack, frozen, make_generator, module_device
-from ._losses import cross_entropy, dlr, dlr_targeted, margin
+from ._base import Attack
+from ._cascade import Cascade
+from ._fab import FAB, FABTargeted
+from ._losses import LOSSES, cross_entropy, dlr, dlr_targeted, margin, resolve_loss
 from ._pgd import FGSM, PGD
 from ._registry import ATTACKS, make_attack
-from ._square import CallableModule, Square, as_module
+from ._square import Square
 
 __all__ = [
     "APGD",
@@ -21,7 +28,11 @@ __all__ = [
     "Attack",
     "AutoAttack",
     "CallableModule",
+    "Cascade",
+    "FAB",
+    "FABTargeted",
     "FGSM",
+    "LOSSES",
     "PGD",
     "Square",
     "apgd_checkpoints",
@@ -34,4 +45,5 @@ __all__ = [
     "make_generator",
     "margin",
     "module_device",
+    "resolve_loss",
 ]

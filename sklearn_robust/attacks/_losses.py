@@ -1,8 +1,14 @@
-"""Per-sample attack losses: cross-entropy, (targeted) DLR and the margin.
+"""Per-sample attack losses and the one registry the attacks take them from.
 
 Every loss takes scores of shape ``(N, C)`` and labels ``(N,)`` and returns one value per
 sample, so attacks can take input gradients of ``loss.sum()`` and still compare points
 one by one.
+
+The registry has one fallback rule for losses that need more classes than the model has:
+DLR needs at least 3 classes and falls back to cross-entropy; targeted DLR needs at least
+4 and falls back to untargeted DLR (then, with 2 classes, to cross-entropy). Every
+attack resolves its loss through :func:`resolve_loss`, which warns once per attack call
+when it falls back.
 
 References
 ----------
@@ -17,20 +23,19 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ._docs import docs
+from ._warnings import warn_once
 
+
+@docs
 def cross_entropy(logits, y):
     """Cross-entropy per sample.
 
     Parameters
     ----------
-    logits : torch.Tensor of shape (N, C)
-        Unnormalised class scores.
-    y : torch.Tensor of shape (N,)
-        Class indices.
+    %(loss_inputs)s
 
-    Returns
-    -------
-    torch.Tensor of shape (N,)
+    %(loss_returns)s
 
     Examples
     --------
@@ -42,6 +47,7 @@ def cross_entropy(logits, y):
     return F.cross_entropy(logits, y, reduction="none")
 
 
+@docs
 def dlr(logits, y):
     """Croce & Hein's difference of logits ratio, per sample (needs >= 3 classes).
 
@@ -51,20 +57,14 @@ def dlr(logits, y):
 
     Parameters
     ----------
-    logits : torch.Tensor of shape (N, C), C >= 3
-        Unnormalised class scores.
-    y : torch.Tensor of shape (N,)
-        Class indices.
+    %(loss_inputs)s
 
     Returns
     -------
     torch.Tensor of shape (N,)
         Positive exactly for misclassified points.
 
-    References
-    ----------
-    .. [1] F. Croce and M. Hein, "Reliable evaluation of adversarial robustness with an
-       ensemble of diverse parameter-free attacks", ICML 2020.
+    %(croce_hein_refs)s
 
     Examples
     --------
@@ -73,8 +73,7 @@ def dlr(logits, y):
     >>> dlr(torch.tensor([[3.0, 1.0, 0.0]]), torch.tensor([0]))
     tensor([-0.6667])
     """
-    if logits.shape[1] < 3:
-        raise ValueError("the DLR loss needs at least 3 classes.")
+    _need_classes("dlr", logits)
     sorted_logits, _ = logits.sort(dim=1, descending=True)
     z_y = logits.gather(1, y[:, None]).squeeze(1)
     top_is_y = logits.argmax(dim=1) == y
@@ -83,6 +82,7 @@ def dlr(logits, y):
     return -(z_y - z_other) / scale
 
 
+@docs
 def dlr_targeted(logits, y, target):
     """Targeted DLR per sample (needs >= 4 classes): pushes ``z_target`` above ``z_y``.
 
@@ -91,21 +91,13 @@ def dlr_targeted(logits, y, target):
 
     Parameters
     ----------
-    logits : torch.Tensor of shape (N, C), C >= 4
-        Unnormalised class scores.
-    y : torch.Tensor of shape (N,)
-        True class indices.
+    %(loss_inputs)s
     target : torch.Tensor of shape (N,)
         Target class indices.
 
-    Returns
-    -------
-    torch.Tensor of shape (N,)
+    %(loss_returns)s
 
-    References
-    ----------
-    .. [1] F. Croce and M. Hein, "Reliable evaluation of adversarial robustness with an
-       ensemble of diverse parameter-free attacks", ICML 2020.
+    %(croce_hein_refs)s
 
     Examples
     --------
@@ -115,8 +107,7 @@ def dlr_targeted(logits, y, target):
     >>> dlr_targeted(logits, torch.tensor([0]), torch.tensor([1]))
     tensor([-0.5714])
     """
-    if logits.shape[1] < 4:
-        raise ValueError("the targeted DLR loss needs at least 4 classes.")
+    _need_classes("dlr-targeted", logits)
     sorted_logits, _ = logits.sort(dim=1, descending=True)
     z_y = logits.gather(1, y[:, None]).squeeze(1)
     z_t = logits.gather(1, target[:, None]).squeeze(1)
@@ -124,6 +115,7 @@ def dlr_targeted(logits, y, target):
     return -(z_y - z_t) / scale
 
 
+@docs
 def margin(scores, y):
     """Margin ``s_y - max_{i != y} s_i`` per sample, on logits or probabilities.
 
@@ -137,14 +129,9 @@ def margin(scores, y):
     y : torch.Tensor of shape (N,)
         Class indices.
 
-    Returns
-    -------
-    torch.Tensor of shape (N,)
+    %(loss_returns)s
 
-    References
-    ----------
-    .. [1] M. Andriushchenko, F. Croce, N. Flammarion and M. Hein, "Square Attack: a
-       query-efficient black-box adversarial attack via random search", ECCV 2020.
+    %(square_refs)s
 
     Examples
     --------
@@ -158,37 +145,79 @@ def margin(scores, y):
     return z_y - others.amax(dim=1)
 
 
-def _dlr_or_ce(logits, y):
-    # DLR is undefined with fewer than 3 classes: fall back to cross-entropy.
-    return dlr(logits, y) if logits.shape[1] >= 3 else cross_entropy(logits, y)
+#: The attack losses by name. ``'dlr-targeted'`` takes a third argument, the targets.
+LOSSES = {"ce": cross_entropy, "dlr": dlr, "dlr-targeted": dlr_targeted}
+#: The fewest classes each loss is defined for, and what it falls back to below that.
+MIN_CLASSES = {"ce": 2, "dlr": 3, "dlr-targeted": 4}
+FALLBACK = {"dlr": "ce", "dlr-targeted": "dlr"}
+_FALLBACK_LABELS = {"ce": "cross-entropy", "dlr": "untargeted DLR"}
+_LABELS = {"ce": "cross-entropy", "dlr": "DLR", "dlr-targeted": "targeted DLR"}
 
 
-LOSSES = {"ce": cross_entropy, "dlr": _dlr_or_ce}
+def _need_classes(name, logits):
+    if logits.shape[1] < MIN_CLASSES[name]:
+        what = "the targeted DLR loss" if name == "dlr-targeted" else "the DLR loss"
+        raise ValueError(f"{what} needs at least {MIN_CLASSES[name]} classes.")
 
 
-def get_loss(name):
-    """The per-sample loss called ``name`` (``'ce'`` or ``'dlr'``), or ``name`` if callable.
+def resolve_loss(name, n_classes, caller="attack"):
+    """The loss an attack uses for ``name`` on a model with ``n_classes`` classes.
 
-    ``'dlr'`` falls back to cross-entropy on fewer than 3 classes.
+    The one fallback rule: a loss defined for fewer classes replaces one the model has
+    too few classes for (``'dlr-targeted'`` -> ``'dlr'`` below 4 classes, ``'dlr'`` ->
+    ``'ce'`` below 3). Falling back warns (``UserWarning``) once per attack call.
 
     Parameters
     ----------
-    name : {'ce', 'dlr'} or callable
-        Loss name, or a function ``loss(logits, y) -> (N,)`` returned unchanged.
+    name : {'ce', 'dlr', 'dlr-targeted'}
+        The loss asked for.
+    n_classes : int
+        Classes of the model.
+    caller : str, default='attack'
+        Who asks, named in the warning.
 
     Returns
     -------
-    callable
+    str
+        A key of :data:`LOSSES`.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sklearn_robust.attacks import resolve_loss
+    >>> resolve_loss("dlr-targeted", 10)
+    'dlr-targeted'
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     resolve_loss("dlr-targeted", 3, "APGD-T")
+    'dlr'
+    >>> print(caught[0].message)
+    APGD-T: targeted DLR needs at least 4 classes, the model has 3: falling back to \
+untargeted DLR.
+    """
+    resolved = name
+    while n_classes < MIN_CLASSES[resolved]:
+        resolved = FALLBACK[resolved]
+    if resolved != name:
+        warn_once(
+            f"{caller}: {_LABELS[name]} needs at least {MIN_CLASSES[name]} classes, the "
+            f"model has {n_classes}: falling back to {_FALLBACK_LABELS[resolved]}.",
+            stacklevel=3,
+        )
+    return resolved
+
+
+def get_loss(loss, n_classes, caller="attack"):
+    """The per-sample function for ``loss`` on ``n_classes`` classes (see :func:`resolve_loss`).
+
+    A callable ``loss(logits, y) -> (N,)`` is returned unchanged.
 
     Examples
     --------
     >>> from sklearn_robust.attacks._losses import get_loss
-    >>> get_loss("ce").__name__
+    >>> get_loss("ce", 10).__name__
     'cross_entropy'
     """
-    if callable(name):
-        return name
-    try:
-        return LOSSES[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {name!r}.") from None
+    if callable(loss):
+        return loss
+    return LOSSES[resolve_loss(loss, n_classes, caller)]

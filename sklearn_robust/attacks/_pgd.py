@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 
+from ..threat import check_schedule, step_length
+from ..utils import StrOptions, check_int, check_scalar_param
 from ._base import Attack, margin_fooled
+from ._docs import docs
 from ._losses import get_loss
 
 
+@docs
 class PGD(Attack):
     """Projected gradient ascent on a loss, from a uniform random start, with restarts.
 
@@ -20,16 +22,21 @@ class PGD(Attack):
     Parameters
     ----------
     threat : ThreatModel
-        Norm, ``eps``, number of steps, step size and bounds.
+        Norm, ``eps`` and bounds.
+    steps : int, default=20
+        Gradient steps per restart (``0``: the start point only).
+    step_size : float or None, default=None
+        Step length; ``None`` is ``2.5 * eps / steps`` (see
+        :func:`~sklearn_robust.threat.step_length`).
     restarts : int, default=1
-        Independent random starts per point.
-    loss : {'ce', 'dlr'}, default='ce'
-        Loss to ascend: cross-entropy or Croce & Hein's difference of logits ratio
-        (needs at least 3 classes; with fewer, cross-entropy is used).
+        Independent random starts per point, each on the points not yet broken.
+    loss : {'ce', 'dlr'} or callable, default='ce'
+        Loss to ascend: cross-entropy, Croce & Hein's difference of logits ratio (needs
+        at least 3 classes; with fewer, cross-entropy is used and a ``UserWarning`` says
+        so), or a function ``loss(logits, y) -> (N,)``.
     random_start : bool, default=True
         Start from a uniform point in the ball rather than from ``x``.
-    **kwargs
-        ``batch_size``, ``random_state``, ``verbose`` of :class:`Attack`.
+    %(attack_kwargs)s
 
     See Also
     --------
@@ -49,34 +56,38 @@ class PGD(Attack):
     <torch._C.Generator object at ...>
     >>> model = torch.nn.Linear(4, 3)
     >>> X, y = torch.rand(8, 4), torch.zeros(8, dtype=torch.long)
-    >>> attack = PGD(ThreatModel(eps=0.1, steps=5, bounds=(0, 1)), random_state=0)
+    >>> attack = PGD(ThreatModel(eps=0.1, bounds=(0, 1)), steps=5, random_state=0)
     >>> X_adv = attack(model, X, y)
     >>> bool(((X_adv - X).abs() <= 0.1 + 1e-6).all())
     True
     """
 
     name = "pgd"
+    schedule_params = ("steps", "step_size", "restarts")
 
-    def __init__(self, threat, *, restarts=1, loss="ce", random_start=True, **kwargs):
+    def __init__(self, threat, *, steps=20, step_size=None, restarts=1, loss="ce",
+                 random_start=True, **kwargs):
         super().__init__(threat, **kwargs)
-        if (not isinstance(restarts, numbers.Integral) or isinstance(restarts, bool)
-                or restarts < 1):
-            raise ValueError(f"restarts must be a positive integer, got {restarts!r}.")
-        self.restarts = int(restarts)
-        self.loss = loss
-        self._loss_fn = get_loss(loss)
+        caller = type(self).__name__
+        self.steps, self.step_size = check_schedule(steps, step_size, caller)
+        self.restarts = check_int(restarts, "restarts", caller)
+        self.loss = check_scalar_param(loss, "loss", [StrOptions({"ce", "dlr"}), callable],
+                                       caller)
         self.random_start = random_start
 
-    def _perturb_batch(self, module, x, y, generator):
+    def perturb(self, module, x, y, generator):
+        """Adversarial points for one batch (see :meth:`Attack.perturb`)."""
         # Written out rather than through ``threat.ascend``: a point's output is fixed once
         # it is misclassified, so it leaves the working set and later steps attack only
         # the points still standing (each point's iterates are its own: same result).
-        threat, loss_fn = self.threat, self._loss_fn
+        threat = self.threat
+        alpha = step_length(threat.eps, self.steps, self.step_size)
         bounds = threat.bounds_like(x)
         # The clean point is in the ball too: a misclassified one stays broken, so robust
         # accuracy never exceeds clean accuracy.
         with torch.no_grad():
             logits = module(x)
+        loss_fn = get_loss(self.loss, logits.shape[1], "PGD")
         best = x.clone()
         best_loss = loss_fn(logits, y)
         fooled = margin_fooled(logits, y)
@@ -98,7 +109,7 @@ class PGD(Attack):
             # The start is drawn for the whole batch, as the random stream expects.
             x_adv = threat.start(x, start, generator)[rows]
             x_rows, y_rows = x[rows], y[rows]
-            for _ in range(threat.steps):
+            for _ in range(self.steps):
                 x_adv.requires_grad_(True)
                 with torch.enable_grad():
                     logits = module(x_adv)
@@ -106,8 +117,7 @@ class PGD(Attack):
                     (grad,) = torch.autograd.grad(losses.sum(), x_adv)
                 x_adv = x_adv.detach()
                 keep = record(rows, x_adv, logits.detach(), losses.detach())
-                x_adv = threat.project(x_adv + threat.alpha * threat.direction(grad), x_rows,
-                                       bounds)
+                x_adv = threat.project(x_adv + alpha * threat.direction(grad), x_rows, bounds)
                 if not bool(keep.all()):
                     rows, x_adv = rows[keep], x_adv[keep]
                     x_rows, y_rows = x_rows[keep], y_rows[keep]
@@ -121,15 +131,16 @@ class PGD(Attack):
 
 
 class FGSM(PGD):
-    """Fast gradient sign method: one step of length ``eps`` from ``x`` (or ``alpha``).
+    """Fast gradient sign method: one step of length ``eps`` from ``x``.
 
     With ``random_start=True`` this is the FGSM of Wong et al. (2020): a uniform start in
-    the ball and one step of ``1.25 * eps``.
+    the ball and one step of ``1.25 * eps``. The schedule is fixed, so FGSM takes none of
+    ``steps``, ``step_size`` or ``restarts``.
 
     Parameters
     ----------
     threat : ThreatModel
-        Norm, ``eps`` and bounds (``steps`` and ``step_size`` are not used).
+        Norm, ``eps`` and bounds.
     random_start : bool, default=False
         Start from a uniform point in the ball and step ``1.25 * eps``.
     **kwargs
@@ -154,12 +165,10 @@ class FGSM(PGD):
     """
 
     name = "fgsm"
+    schedule_params = ()
 
     def __init__(self, threat, *, random_start=False, **kwargs):
-        alpha = 1.25 * threat.eps if random_start else threat.eps
-        threat = type(threat)(
-            eps=threat.eps, norm=threat.norm, steps=1, step_size=alpha or None,
-            bounds=threat.bounds,
-        )
-        super().__init__(threat, restarts=1, random_start=random_start, **kwargs)
-
+        eps = getattr(threat, "eps", 0.0)  # a wrong threat is refused by Attack
+        step = 1.25 * eps if random_start else eps
+        super().__init__(threat, steps=1, step_size=step or None, restarts=1,
+                         random_start=random_start, **kwargs)

@@ -4,27 +4,34 @@ from __future__ import annotations
 
 from functools import partial
 
-from ._apgd import APGD, APGDTargeted
+from ._apgd import APGD
+from ._apgd_targeted import APGDTargeted
 from ._auto import AutoAttack
+from ._fab import FAB, FABTargeted
 from ._pgd import FGSM, PGD
 from ._square import Square
 
 
 def _preset(cls, **defaults):
-    # A factory with fixed defaults that still tells whether the attack needs gradients.
+    # A factory with fixed defaults that still says what the attack needs and accepts.
     factory = partial(cls, **defaults)
     factory.uses_gradients = cls.uses_gradients
+    factory.schedule_params = cls.schedule_params
     return factory
 
 
 #: The attacks by name: ``name -> factory(threat, **kwargs)``, as accepted by the
-#: ``attack=`` argument of the scorers. Every factory has a ``uses_gradients`` attribute.
+#: ``attack=`` argument of the scorers. Every factory has the attributes
+#: ``uses_gradients`` (False: a black box) and ``schedule_params`` (the keywords among
+#: ``'steps'``, ``'step_size'``, ``'restarts'`` it accepts).
 ATTACKS = {
     "pgd": PGD,
     "fgsm": FGSM,
     "apgd-ce": _preset(APGD, loss="ce"),
     "apgd-dlr": _preset(APGD, loss="dlr"),
     "apgd-t": APGDTargeted,
+    "fab": FAB,
+    "fab-t": FABTargeted,
     "square": Square,
     "auto": AutoAttack,
 }
@@ -37,12 +44,14 @@ def make_attack(name, threat, **kwargs):
     ----------
     name : str
         One of :data:`ATTACKS`: ``'pgd'``, ``'fgsm'``, ``'apgd-ce'``, ``'apgd-dlr'``,
-        ``'apgd-t'``, ``'square'`` (black box) or ``'auto'`` (the AutoAttack cascade).
+        ``'apgd-t'``, ``'fab'``, ``'fab-t'``, ``'square'`` (black box) or ``'auto'``
+        (the AutoAttack cascade).
     threat : ThreatModel
         The ball and bounds.
     **kwargs
-        Passed to the attack's constructor (``restarts``, ``n_iter``, ``n_queries``,
-        ``batch_size``, ``random_state``, ``verbose``...).
+        Passed to the attack's constructor (``steps``, ``step_size``, ``restarts`` as
+        its ``schedule_params`` allow, ``n_queries``, ``batch_size``, ``random_state``,
+        ``verbose``...).
 
     Returns
     -------
@@ -51,11 +60,13 @@ def make_attack(name, threat, **kwargs):
     Examples
     --------
     >>> from sklearn_robust import ThreatModel
-    >>> from sklearn_robust.attacks import make_attack
-    >>> make_attack("pgd", ThreatModel(eps=0.1))
-    PGD(threat=ThreatModel(eps=0.1, norm='linf', steps=10, step_size=None, bounds=None))
-    >>> make_attack("apgd-dlr", ThreatModel(eps=0.1), n_iter=20).loss
+    >>> from sklearn_robust.attacks import ATTACKS, make_attack
+    >>> make_attack("pgd", ThreatModel(eps=0.1), steps=10)
+    PGD(threat=ThreatModel(eps=0.1, norm='linf', bounds=None))
+    >>> make_attack("apgd-dlr", ThreatModel(eps=0.1), steps=20).loss
     'dlr'
+    >>> ATTACKS["apgd-ce"].schedule_params
+    ('steps', 'restarts')
     >>> make_attack("square", ThreatModel(eps=0.1)).uses_gradients
     False
     """

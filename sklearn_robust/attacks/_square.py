@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
-from ._apgd import _check_fraction, _check_int
+from ..utils import check_fraction, check_int, check_scalar_param
 from ._base import Attack
-from ._losses import margin
+from ._docs import docs
+from ._square_l2 import search_l2
+from ._square_oracle import Oracle
 
 # Iterations (out of a 10000-query budget) after which the square's area is halved.
 _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
@@ -23,90 +24,26 @@ _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 _MAX_RESAMPLE = 10
 
 
-class CallableModule(nn.Module):
-    """Wrap a function ``f(x) -> scores`` as a parameterless module.
-
-    The output may be a tensor or an array (converted to a float tensor on ``x``'s
-    device). Lets attacks take a model given only as a callable.
-
-    Parameters
-    ----------
-    function : callable
-        Maps a batch ``(N, ...)`` to scores ``(N, C)``: logits or probabilities.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_robust.attacks import CallableModule
-    >>> CallableModule(lambda x: x.sum(1, keepdim=True))(torch.ones(2, 3))
-    tensor([[3.],
-            [3.]])
-    """
-
-    def __init__(self, function):
-        super().__init__()
-        self.function = function
-
-    def forward(self, x):
-        """Scores of ``x`` as a float tensor on ``x``'s device."""
-        out = self.function(x)
-        if not isinstance(out, torch.Tensor):
-            out = torch.as_tensor(out, dtype=x.dtype, device=x.device)
-        return out
-
-
-def as_module(model):
-    """``model`` itself if it is an ``nn.Module``, else :class:`CallableModule` around it.
-
-    Parameters
-    ----------
-    model : torch.nn.Module or callable
-        A module, or a function mapping a batch to scores.
-
-    Returns
-    -------
-    torch.nn.Module
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_robust.attacks import as_module
-    >>> linear = torch.nn.Linear(2, 2)
-    >>> as_module(linear) is linear
-    True
-    >>> type(as_module(lambda x: x)).__name__
-    'CallableModule'
-    """
-    if isinstance(model, nn.Module):
-        return model
-    if not callable(model):
-        raise TypeError(f"model must be a torch module or a callable, got {type(model).__name__}.")
-    return CallableModule(model)
-
-
-def _image_shape(sample_shape):
-    """View one sample as ``(channels, height, width)``; ``height == 1`` means 1-D."""
-    if len(sample_shape) == 1:  # (features,): one channel, a row of features
-        return 1, 1, sample_shape[0]
-    if len(sample_shape) == 2:  # (channels, length)
-        return sample_shape[0], 1, sample_shape[1]
-    if len(sample_shape) == 3:  # (channels, height, width)
-        return tuple(sample_shape)
-    raise ValueError(
-        "Square needs samples of shape (features,), (channels, length) or "
-        f"(channels, height, width), got {tuple(sample_shape)}."
-    )
-
-
+@docs
 class Square(Attack):
-    """Square Attack, l_inf: random search over square-shaped sign perturbations.
+    """Square Attack: random search over square-shaped perturbations, l_inf or l_2.
 
-    Starts from vertical stripes of ``+-eps`` (one random sign per channel and column).
+    l_inf: starts from vertical stripes of ``+-eps`` (one random sign per channel and column).
     Each iteration picks, for every point not yet broken, a random window of side ``s``
     (its area a fraction ``p`` of the image, ``p`` falling from ``p_init`` on a fixed
     schedule) and sets the perturbation inside it to ``+-eps``, one random sign per
     channel; the proposal is kept if it lowers the margin ``s_y - max_{i != y} s_i``.
     Only forward passes (one query per point and iteration), never a gradient.
+
+    l_2 (the paper's l_2 variant): starts from a 5 x 5 grid of tiles, each holding the
+    paper's pattern (concentric squares of weights ``sum_k 1 / (k + 1)^2``, positive on
+    one half of the tile and negative on the other, random sign per channel), scaled to
+    norm ``eps``. Each iteration picks two random windows of the same side ``s``
+    (``p`` of the image, at least 3, odd): per channel, the perturbation's mass in both
+    windows (plus any unused budget) moves into the first, as the old content of that
+    window plus a fresh pattern, and the second is emptied; the whole perturbation is
+    then rescaled to norm ``eps``, so every proposal is on the sphere (before clipping
+    to the bounds).
 
     Inputs are viewed as images: a sample of shape ``(C, H, W)`` gets square windows;
     ``(features,)`` and ``(C, length)`` samples are rows, with windows that are
@@ -115,15 +52,20 @@ class Square(Attack):
     Parameters
     ----------
     threat : ThreatModel
-        ``eps`` and bounds; the norm must be ``'linf'`` (the l_2 version is not
-        implemented and raises ``ValueError``).
+        Norm (``'linf'`` or ``'l2'``), ``eps`` and bounds.
     n_queries : int, default=5000
         Model queries per point, the stripe initialisation included (plus one query of
         the clean point; points already misclassified are not attacked).
     p_init : float, default=0.8
         Initial fraction of the input covered by a window.
-    **kwargs
-        ``batch_size``, ``random_state``, ``verbose`` of :class:`Attack`.
+    rescale_schedule : bool, default=True
+        ``True``: the schedule of ``p`` (halvings at iterations 10, 50, 200, ..., 8000 of
+        a 10000-query run) is stretched to ``n_queries``, so the windows always shrink
+        to ``p_init / 512`` by the end. ``False``: the halvings stay at those
+        iterations, so a 5000-query run uses the first half of the schedule and ends at
+        ``p_init / 128`` (``resc_schedule=False``, as AutoAttack's ``'standard'`` runs
+        Square).
+    %(attack_kwargs)s
 
     Notes
     -----
@@ -132,10 +74,7 @@ class Square(Attack):
     in eval mode for the attack and restored after; a callable is queried as it is, so
     a model inside it should already be in eval mode.
 
-    References
-    ----------
-    .. [1] M. Andriushchenko, F. Croce, N. Flammarion and M. Hein, "Square Attack: a
-       query-efficient black-box adversarial attack via random search", ECCV 2020.
+    %(square_refs)s
 
     Examples
     --------
@@ -154,28 +93,25 @@ class Square(Attack):
 
     name = "square"
     uses_gradients = False
+    schedule_params = ()
 
-    def __init__(self, threat, *, n_queries=5000, p_init=0.8, **kwargs):
+    def __init__(self, threat, *, n_queries=5000, p_init=0.8, rescale_schedule=True,
+                 **kwargs):
         super().__init__(threat, **kwargs)
-        if threat.norm != "linf":
-            raise ValueError(
-                f"Square is implemented for norm='linf' only, got norm={threat.norm!r}."
-            )
-        self.n_queries = _check_int(n_queries, "n_queries")
-        self.p_init = _check_fraction(p_init, "p_init")
+        self.n_queries = check_int(n_queries, "n_queries", "Square")
+        self.p_init = check_fraction(p_init, "p_init", "Square")
+        self.rescale_schedule = check_scalar_param(rescale_schedule, "rescale_schedule",
+                                                   ["boolean"], "Square")
 
     def __repr__(self):
         return f"{type(self).__name__}(threat={self.threat!r}, n_queries={self.n_queries})"
-
-    def __call__(self, module, X, y):
-        """Adversarial points for ``X``; ``module`` may be any callable returning scores."""
-        return super().__call__(as_module(module), X, y)
 
     def p_schedule(self, iteration):
         """Fraction of the input a window covers at ``iteration``.
 
         ``p_init`` halved at iterations 10, 50, 200, 500, 1000, 2000, 4000, 6000 and
-        8000 of a 10000-query budget, rescaled to ``n_queries``.
+        8000 of a 10000-query budget, rescaled to ``n_queries`` unless
+        ``rescale_schedule=False``.
 
         Examples
         --------
@@ -184,8 +120,13 @@ class Square(Attack):
         >>> square = Square(ThreatModel(eps=0.1), n_queries=1000)
         >>> square.p_schedule(0), square.p_schedule(3), square.p_schedule(999)
         (0.8, 0.4, 0.0015625)
+        >>> Square(ThreatModel(eps=0.1), n_queries=1000,
+        ...        rescale_schedule=False).p_schedule(999)
+        0.05
         """
-        scaled = int(iteration / self.n_queries * 10000)
+        scaled = iteration
+        if self.rescale_schedule:
+            scaled = int(iteration / self.n_queries * 10000)
         return self.p_init / 2 ** sum(scaled > t for t in _HALVINGS)
 
     @staticmethod
@@ -196,41 +137,22 @@ class Square(Attack):
         side = min(max(side, 1), max(min(height, width) - 1, 1))
         return side, side
 
-    def _perturb_batch(self, module, x, y, generator):
+    def perturb(self, module, x, y, generator):
+        """Adversarial points for one batch (see :meth:`Attack.perturb`); no gradients."""
+        oracle = Oracle(self.threat, module, x, generator)
         with torch.no_grad():
-            return self._search(module, x, y, generator)
+            if self.threat.norm == "linf":
+                return self._search(oracle, x, y)
+            return search_l2(self, oracle, x, y)
 
-    def _search(self, module, x, y, generator):
-        threat, eps = self.threat, self.threat.eps
-        bounds = threat.bounds_like(x)
-        sample_shape = x.shape[1:]
-        c, h, w = _image_shape(sample_shape)
-        device = x.device
-
-        def clamp(z):  # bounds apply in the caller's layout
-            return threat.clamp(z.reshape(-1, *sample_shape), bounds).reshape(z.shape)
-
-        def query(z, labels):
-            scores = module(z.reshape(-1, *sample_shape)).float()
-            return margin(scores, labels), scores.argmax(dim=1) != labels
-
-        def signs(shape):
-            draw = torch.randint(0, 2, shape, generator=generator, device=device)
-            return (2 * draw - 1).to(x.dtype)
-
-        x_img = x.reshape(-1, c, h, w)
-        x_best = x_img.clone()
-        m_best, fooled = query(x_img, y)
+    def _search(self, oracle, x, y):
+        eps = self.threat.eps
+        c, h, w = oracle.image_shape
 
         # Initialisation: vertical stripes of +-eps, one sign per channel and column.
-        idx = (~fooled).nonzero().squeeze(1)
-        if idx.numel():
-            x_init = clamp(x_img[idx] + eps * signs((idx.numel(), c, 1, w)))
-            m_init, hit = query(x_init, y[idx])
-            x_best[idx], m_best[idx], fooled[idx] = x_init, m_init, hit
+        x_img, x_best, m_best, fooled = oracle.start(
+            x, y, lambda n: eps * oracle.signs((n, c, 1, w)))
 
-        rows = torch.arange(h, device=device)
-        cols = torch.arange(w, device=device)
         for iteration in range(1, self.n_queries):
             idx = (~fooled).nonzero().squeeze(1)
             if idx.numel() == 0:
@@ -240,23 +162,16 @@ class Square(Attack):
             delta = x_old - x_cur
 
             side_h, side_w = self._window_sides(self.p_schedule(iteration), h, w)
-            top = torch.randint(0, h - side_h + 1, (b, 1), generator=generator, device=device)
-            left = torch.randint(0, w - side_w + 1, (b, 1), generator=generator, device=device)
-            in_rows = (rows >= top) & (rows < top + side_h)
-            in_cols = (cols >= left) & (cols < left + side_w)
-            window = (in_rows[:, :, None] & in_cols[:, None, :])[:, None]  # (b, 1, h, w)
+            window = oracle.windows(b, side_h, side_w)[:, None]  # (b, 1, h, w)
 
-            sign = signs((b, c, 1, 1))
+            sign = oracle.signs((b, c, 1, 1))
             for _ in range(_MAX_RESAMPLE):
-                x_new = clamp(x_cur + torch.where(window, eps * sign, delta))
+                x_new = oracle.clamp(x_cur + torch.where(window, eps * sign, delta))
                 unchanged = ((x_new - x_old).abs() < 1e-7).flatten(1).all(dim=1)
                 if not bool(unchanged.any()):
                     break
-                sign = torch.where(unchanged.view(-1, 1, 1, 1), signs((b, c, 1, 1)), sign)
+                sign = torch.where(unchanged.view(-1, 1, 1, 1), oracle.signs((b, c, 1, 1)),
+                                   sign)
 
-            m_new, hit = query(x_new, y[idx])
-            accept = (m_new < m_best[idx]) | hit
-            x_best[idx[accept]] = x_new[accept]
-            m_best[idx[accept]] = m_new[accept]
-            fooled[idx[hit]] = True
+            oracle.accept(idx, x_new, y, x_best, m_best, fooled)
         return x_best.reshape(x.shape)

@@ -1,6 +1,9 @@
 """The estimators: thin skorch subclasses that choose a training objective."""
 
-from ._base import AdversarialNetClassifier, RobustNetClassifier
+from ..utils import resolve_device
+from ._accelerate import AccelerateMixin
+from ._adversarial import AdversarialNetClassifier, ThreatNetClassifier
+from ._base import RobustNetClassifier
 from ._classifiers import (
     ATClassifier,
     FastATClassifier,
@@ -11,11 +14,11 @@ from ._classifiers import (
     SCOREClassifier,
     TRADESClassifier,
 )
-from ._device import resolve_device
 from ._networks import MLP, SmallCNN, default_network
 
 __all__ = [
     "ATClassifier",
+    "AccelerateMixin",
     "AdversarialNetClassifier",
     "FastATClassifier",
     "GRClassifier",
@@ -27,6 +30,7 @@ __all__ = [
     "SCOREClassifier",
     "SmallCNN",
     "TRADESClassifier",
+    "ThreatNetClassifier",
     "default_network",
     "resolve_device",
 ]

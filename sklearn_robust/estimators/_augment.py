@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 import torch.nn.functional as F
-
-
-def check_max_shift(max_shift):
-    """``int(max_shift)`` if it is an integer >= 0, else ``ValueError`` naming it."""
-    if not isinstance(max_shift, numbers.Integral) or isinstance(max_shift, bool) or max_shift < 0:
-        raise ValueError(f"max_shift must be an integer >= 0, got {max_shift!r}.")
-    return int(max_shift)
 
 
 def check_shift_fits(max_shift, image_shape):

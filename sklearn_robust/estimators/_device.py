@@ -1,59 +1,88 @@
-"""Resolving the ``device`` parameter: 'auto', 'cpu', 'cuda', 'cuda:N'."""
+"""Where an estimator runs: ``device='auto'``, pinned memory and non-blocking copies.
+
+:func:`resolve_device` lives in :mod:`sklearn_robust.utils` and is re-exported here.
+"""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
+from skorch.utils import to_tensor
+
+from ..utils import resolve_device
+
+__all__ = ["DeviceMixin", "resolve_device"]
 
 
-def resolve_device(device):
-    """The concrete torch device string for the ``device`` parameter.
+class DeviceMixin:
+    """skorch hooks that accept ``device='auto'`` and feed a GPU efficiently.
 
-    ``'auto'`` picks ``'cuda'`` when CUDA is available and ``'cpu'`` otherwise. Asking for
-    CUDA (or a CUDA index) that this machine does not have raises ``ValueError``. ``None``
-    is skorch's "do not move" and is returned unchanged.
-
-    Examples
-    --------
-    >>> resolve_device("cpu")
-    'cpu'
-    >>> resolve_device("auto") in ("cpu", "cuda")
-    True
+    skorch sees a concrete device while it works (:meth:`_resolved_device`) and the
+    parameter keeps the value the user gave, so ``clone`` and pickles stay portable. On a
+    CUDA device the data loaders pin memory and batches are copied with
+    ``non_blocking=True``.
     """
-    if device is None:
-        return None
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}."
-        ) from None
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} was requested but CUDA is not available on this machine; "
-                "use device='auto' or 'cpu'."
-            )
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r} was requested but only {torch.cuda.device_count()} "
-                "CUDA device(s) exist."
-            )
-    elif parsed.type == "mps":
-        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise ValueError(f"device={device!r} was requested but MPS is not available.")
-    return str(parsed) if not isinstance(device, str) else device
 
+    @contextmanager
+    def _resolved_device(self):
+        """Let skorch see a concrete device while it works, keep ``device`` as given."""
+        requested = self.device
+        concrete = resolve_device(requested)
+        if concrete == requested:
+            yield
+            return
+        self.device = concrete
+        try:
+            yield
+        finally:
+            self.device = requested
 
-def rng_devices(device):
-    """CUDA device indices whose RNG must be forked for a fit on ``device``.
+    def _on_cuda(self):
+        device = resolve_device(self.device)
+        return device is not None and torch.device(device).type == "cuda"
 
-    ``None`` (skorch does not place the module; Accelerate may) forks every visible GPU.
-    """
-    if device is None:
-        return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    parsed = torch.device(device)
-    if parsed.type != "cuda":
-        return []
-    return [parsed.index if parsed.index is not None else torch.cuda.current_device()]
+    def _to_device(self, data):
+        """skorch's ``to_tensor``, with non-blocking copies of tensors to a CUDA device.
+
+        The copy from pinned memory (see :meth:`get_params_for`) then overlaps with
+        computation; later kernels on the same stream wait for it.
+        """
+        if self._on_cuda():
+            data = to_tensor(data, device=None)
+            if isinstance(data, torch.Tensor):
+                return data.to(self.device, non_blocking=True)
+        return to_tensor(data, device=self.device)
+
+    def get_params_for(self, prefix):
+        """skorch's, plus ``pin_memory=True`` for the data loaders on a CUDA device."""
+        params = super().get_params_for(prefix)
+        if prefix in ("iterator_train", "iterator_valid") and "pin_memory" not in params:
+            iterator = getattr(self, prefix)
+            if (isinstance(iterator, type) and issubclass(iterator, torch.utils.data.DataLoader)
+                    and self._on_cuda()):
+                params["pin_memory"] = True
+        return params
+
+    def initialize(self):
+        with self._resolved_device():
+            return super().initialize()
+
+    def infer(self, x, **fit_params):
+        return super().infer(self._to_device(x), **fit_params)
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        with self._resolved_device():
+            yield from super().forward_iter(X, training=training, device=device)
+
+    def load_params(self, *args, **kwargs):
+        with self._resolved_device():
+            return super().load_params(*args, **kwargs)
+
+    def __setstate__(self, state):
+        requested = state.get("device")
+        if requested == "auto":
+            state["device"] = resolve_device("auto")
+        super().__setstate__(state)
+        if requested == "auto":
+            self.device = "auto"

@@ -1,22 +1,29 @@
 """Robustness metrics and scikit-learn scorers.
 
-:func:`robust_accuracy_score` (accuracy under attack, over all points) and
-:func:`local_lipschitz_score` (Yang et al. 2020's empirical local Lipschitz constant of the
-logits), their scorers for ``GridSearchCV`` and ``cross_validate``
-(:func:`make_robust_scorer`, :func:`make_lipschitz_scorer`), and the bridge that turns a
-fitted estimator or a pipeline of scalers ending in one into a torch module on raw inputs
-(:func:`as_torch_classifier`).
+:func:`robust_accuracy_score` (accuracy under attack, over all points; a list of attacks
+gives the worst case per point, and :class:`RobustAccuracyReport` what each attack added)
+and :func:`local_lipschitz_score` (Yang et al. 2020's empirical local Lipschitz constant of
+the logits), with their scorers for ``GridSearchCV`` and ``cross_validate``
+(:func:`make_robust_scorer`, :func:`make_lipschitz_scorer`), and
+:func:`sharded_robust_accuracy_score`, the robust accuracy of a large test set attacked
+by the processes of a distributed job. The metrics reach a model
+only through :mod:`sklearn_robust.bridge`, whose :func:`as_torch_classifier` and
+:class:`TorchClassifier` are re-exported here.
 """
 
-from ._bridge import TorchClassifier, as_torch_classifier
+from ..bridge import TorchClassifier, as_torch_classifier
 from ._lipschitz import local_lipschitz_score, make_lipschitz_scorer
+from ._report import RobustAccuracyReport
 from ._robust import make_robust_scorer, robust_accuracy_score
+from ._sharded import sharded_robust_accuracy_score
 
 __all__ = [
+    "RobustAccuracyReport",
     "TorchClassifier",
     "as_torch_classifier",
     "local_lipschitz_score",
     "make_lipschitz_scorer",
     "make_robust_scorer",
     "robust_accuracy_score",
+    "sharded_robust_accuracy_score",
 ]

@@ -2,55 +2,26 @@
 
 from __future__ import annotations
 
-import inspect
-import numbers
+import warnings
 
 import numpy as np
 import torch
 from sklearn.utils import column_or_1d
-from sklearn.utils.validation import check_is_fitted
 
-from .._threat import ThreatModel, check_eps, check_norm
-from ..attacks import ATTACKS, Attack
-from ._bridge import (
-    as_torch_classifier,
-    check_bounds_arg,
-    predict_like,
-    preserved_state,
-    resolve_bounds,
-)
+from ..bridge import predict_like
+from ..utils import NON_NEGATIVE_INT, POSITIVE_INT
+from ._attacks import SCHEDULE, AttackPlan
+from ._base import PIPELINE_EXAMPLE, bridge_inputs, check_params, n_samples_of, untouched
+from ._report import RobustAccuracyReport
+from ._scorer import EstimatorScorer, scorer_settings
 
-# Evaluation steps of PGD when ``steps=None`` (REFERENCE: K 20-40).
-DEFAULT_STEPS = 20
-
-
-def _resolve_attack(attack):
-    """``(factory, instance)`` for an attack name, class or instance; the other is None."""
-    if isinstance(attack, Attack):
-        return None, attack
-    if isinstance(attack, type) and issubclass(attack, Attack):
-        return attack, None
-    if isinstance(attack, str) and attack in ATTACKS:
-        return ATTACKS[attack], None
-    raise ValueError(
-        f"attack must be one of {sorted(ATTACKS)}, an Attack subclass or an Attack instance, "
-        f"got {attack!r}."
-    )
-
-
-def _explicit_params(factory):
-    """Keyword parameters a factory names explicitly (not those swallowed by ``**kwargs``)."""
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):  # pragma: no cover - builtins without signature
-        return set()
-    return {p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD}
-
-
-def _check_positive_int(value, name):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
+_CONSTRAINTS = {
+    "steps": [None, *NON_NEGATIVE_INT],
+    "restarts": [None, *POSITIVE_INT],
+    "attack_params": [None, dict],
+    "return_adversarial": ["boolean"],
+    "return_details": ["boolean"],
+}
 
 
 def _labels_equal(a, b):
@@ -69,60 +40,30 @@ def _check_label_types(y, classes):
         )
 
 
-def _build_attack(attack, *, eps, norm, steps, step_size, restarts, bounds, attack_params,
-                  batch_size, random_state, verbose):
-    """Validate the attack arguments; returns a function ``threat_bounds -> Attack``."""
-    factory, instance = _resolve_attack(attack)
-    if instance is not None:
-        threat = instance.threat
-        if threat.norm != norm or not np.isclose(threat.eps, eps, rtol=1e-6, atol=1e-12):
-            raise ValueError(
-                f"the attack instance's threat model (eps={threat.eps}, norm={threat.norm!r}) "
-                f"does not match eps={eps}, norm={norm!r}."
-            )
-        given = {
-            "steps": steps is not None, "step_size": step_size is not None,
-            "restarts": restarts != 1, "attack_params": bool(attack_params),
-            "bounds": not (isinstance(bounds, str) and bounds == "estimator"),
-        }
-        clash = sorted(name for name, set_ in given.items() if set_)
-        if clash:
-            raise ValueError(
-                f"{clash} cannot be combined with an Attack instance, which carries its own "
-                "threat model and settings: set them on the instance, or pass the attack by "
-                "name or class."
-            )
-        return instance.uses_gradients, lambda threat_bounds: instance
-
-    restarts = _check_positive_int(restarts, "restarts")
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    if attack_params is not None and not isinstance(attack_params, dict):
-        raise ValueError(f"attack_params must be a dict or None, got {attack_params!r}.")
-    n_steps = DEFAULT_STEPS if steps is None else steps
-    ThreatModel(eps=eps, norm=norm, steps=n_steps, step_size=step_size)  # validates
-    explicit = _explicit_params(factory)
-    kwargs = {"batch_size": batch_size, "random_state": random_state, "verbose": verbose}
-    if restarts != 1:
-        if "restarts" not in explicit:
-            raise ValueError(f"the attack {attack!r} takes no restarts; leave restarts=1.")
-        kwargs["restarts"] = restarts
-    if steps is not None and "n_iter" in explicit:
-        kwargs["n_iter"] = steps
-    kwargs.update(attack_params or {})
-    uses_gradients = getattr(factory, "uses_gradients", True)
-
-    def make(threat_bounds):
-        threat = ThreatModel(eps=eps, norm=norm, steps=n_steps, step_size=step_size,
-                             bounds=threat_bounds)
-        return factory(threat, **kwargs)
-
-    return uses_gradients, make
+def _plan(caller, *, eps, norm, attack, steps, step_size, restarts, bounds, attack_params,
+          batch_size, random_state, verbose, **flags):
+    """Validate every argument but the data; returns ``(eps, AttackPlan)``."""
+    settings = {"steps": steps, "step_size": step_size, "restarts": restarts}
+    check_params(caller, {"eps": eps, "norm": norm, **settings, "bounds": bounds,
+                          "attack_params": attack_params, "batch_size": batch_size,
+                          "random_state": random_state, "verbose": verbose, **flags},
+                 _CONSTRAINTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the real build, if any, warns once
+        plan = AttackPlan(
+            attack, eps=float(eps), norm=norm, bounds=bounds, attack_params=attack_params,
+            settings={key: settings[key] for key in SCHEDULE if settings[key] is not None},
+            common={"batch_size": batch_size, "random_state": random_state,
+                    "verbose": verbose},
+        )
+    return float(eps), plan
 
 
+@PIPELINE_EXAMPLE
 def robust_accuracy_score(estimator, X, y, *, eps, norm="linf", attack="pgd", steps=None,
-                          step_size=None, restarts=1, bounds="estimator", attack_params=None,
+                          step_size=None, restarts=None, bounds="estimator", attack_params=None,
                           batch_size=256, random_state=None, verbose=False,
-                          return_adversarial=False):
+                          return_adversarial=False, return_details=False):
     """Robust accuracy: the share of points classified correctly at ``x`` and under attack.
 
     A point counts as robust only if the estimator predicts its label at the clean point
@@ -132,12 +73,13 @@ def robust_accuracy_score(estimator, X, y, *, eps, norm="linf", attack="pgd", st
     ones), so the score is at most the clean accuracy, and equals it for ``eps=0``. Only
     clean-correct points are attacked. The attack can only find adversarial points, so
     the score is an upper bound on the true robust accuracy: use strong attacks
-    (``'auto'``, more ``steps``, ``restarts``) before trusting it.
+    (``'auto'``, a list of attacks, more ``steps``, ``restarts``) before trusting it.
 
     The attack runs in the raw input space of ``estimator`` (see
-    :func:`as_torch_classifier`): for a pipeline of scalers ending in a classifier of this
-    library, ``eps`` is measured on the data given to ``predict``, not on the scaled data.
-    The verdict at the clean and adversarial points comes from ``estimator.predict``.
+    :func:`~sklearn_robust.bridge.as_torch_classifier`): for a pipeline of scalers ending
+    in a classifier of this library, ``eps`` is measured on the data given to
+    ``predict``, not on the scaled data. The verdict at the clean and adversarial points
+    comes from ``estimator.predict``.
 
     Parameters
     ----------
@@ -155,28 +97,33 @@ def robust_accuracy_score(estimator, X, y, *, eps, norm="linf", attack="pgd", st
         Radius of the threat ball, ``>= 0``, in raw input units.
     norm : {'linf', 'l2'}, default='linf'
         Norm of the ball.
-    attack : str, Attack subclass or Attack instance, default='pgd'
+    attack : str, Attack subclass, Attack instance or list of these, default='pgd'
         A name from :data:`sklearn_robust.attacks.ATTACKS` (``'pgd'``, ``'fgsm'``,
-        ``'apgd-ce'``, ``'apgd-dlr'``, ``'apgd-t'``, ``'square'``, ``'auto'``), an
+        ``'apgd-ce'``, ``'apgd-dlr'``, ``'apgd-t'``, ``'fab'``, ``'fab-t'``, ``'square'``,
+        ``'auto'``), an
         :class:`~sklearn_robust.attacks.Attack` subclass built as ``cls(threat, **kw)``,
         or an instance, used as it is (its threat model must have this ``eps`` and
         ``norm``; ``steps``, ``step_size``, ``restarts``, ``bounds`` and
-        ``attack_params`` must then be left at their defaults).
+        ``attack_params`` must then be left at their defaults). A list is the worst case
+        per point over its attacks (:class:`~sklearn_robust.attacks.Cascade`): each runs
+        on the points the earlier ones left standing, and ``return_details=True`` says
+        what each added. The settings below go to every attack of the list given by
+        name or class; instances in the list are used as they are.
     steps : int or None, default=None
-        Attack iterations: the threat model's steps (PGD), and ``n_iter`` of attacks
-        that have one (APGD, AutoAttack). ``None``: 20 PGD steps and each attack's own
-        default ``n_iter``.
+        Iterations of the attack (PGD, APGD, APGD-T, AutoAttack); None keeps the
+        attack's own default (20 for PGD, 100 for APGD). An attack without iterations
+        (Square, FGSM) refuses it.
     step_size : float or None, default=None
-        PGD step; ``None`` is ``2.5 * eps / steps``.
-    restarts : int, default=1
-        Random restarts, for attacks that take them (PGD, APGD).
+        Step of PGD; None keeps PGD's ``2.5 * eps / steps``.
+    restarts : int or None, default=None
+        Random restarts of attacks that take them (PGD, APGD); None keeps the attack's
+        default (1).
     bounds : 'estimator', None or (low, high), default='estimator'
         Valid input range in raw units. ``'estimator'``: the training bounds of the
-        estimator's threat model (``threat_model_.bounds`` of an adversarially trained
-        classifier), mapped back through the pipeline's scalers to raw units and widened
-        where needed to contain ``X``; None when the estimator has none (naturally trained,
-        or a black-box pipeline). None: unbounded. A pair of scalars or per-feature arrays:
-        used as given, and ``X`` must lie inside.
+        estimator's threat model, mapped back through the pipeline's scalers to raw
+        units and widened where needed to contain ``X``; None when the estimator has none
+        (naturally trained, or a black-box pipeline). None: unbounded. A pair of scalars
+        or per-feature arrays: used as given, and ``X`` must lie inside.
     attack_params : dict or None, default=None
         Further keyword arguments of the attack (``n_queries`` of Square, ``version`` of
         AutoAttack, ``loss`` of PGD...).
@@ -188,6 +135,9 @@ def robust_accuracy_score(estimator, X, y, *, eps, norm="linf", attack="pgd", st
         Progress bar over batches.
     return_adversarial : bool, default=False
         Also return the adversarial points.
+    return_details : bool, default=False
+        Also return a :class:`RobustAccuracyReport`: the counts of clean-correct, broken
+        (per attack, for a list or AutoAttack) and robust points.
 
     Returns
     -------
@@ -196,14 +146,16 @@ def robust_accuracy_score(estimator, X, y, *, eps, norm="linf", attack="pgd", st
     X_adv : ndarray of shape X.shape, float32
         Only with ``return_adversarial=True``: the adversarial points in raw units (the
         clean point for points not attacked).
+    report : RobustAccuracyReport
+        Only with ``return_details=True`` (last).
 
     Raises
     ------
     ValueError
-        For a negative ``eps``, an unknown ``norm`` or ``attack``, ``X`` and ``y`` of
-        different lengths, labels of another type than ``classes_``, a gradient attack on
-        a model without input gradients (the message names the step), before any attack
-        runs.
+        For a negative ``eps``, an unknown ``norm`` or ``attack``, a schedule setting the
+        attack does not take (the message names both), ``X`` and ``y`` of different
+        lengths, labels of another type than ``classes_``, a gradient attack on a model
+        without input gradients (the message names the step), before any attack runs.
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
 
@@ -228,109 +180,74 @@ def robust_accuracy_score(estimator, X, y, *, eps, norm="linf", attack="pgd", st
 
     Examples
     --------
-    >>> from sklearn.datasets import load_breast_cancer
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
-    >>> from sklearn_robust import NaturalClassifier
+    %(pipeline_example)s
     >>> from sklearn_robust.metrics import robust_accuracy_score
-    >>> X, y = load_breast_cancer(return_X_y=True)
-    >>> pipe = make_pipeline(StandardScaler(), NaturalClassifier(max_epochs=2, random_state=0))
     >>> pipe = pipe.fit(X, y)
     >>> robust = robust_accuracy_score(pipe, X, y, eps=1.0, random_state=0)
     >>> 0.0 <= robust <= pipe.score(X, y)
     True
     >>> robust_accuracy_score(pipe, X, y, eps=0.0) == pipe.score(X, y)
     True
+
+    The worst case over two attacks, and what each one added:
+
+    >>> score, report = robust_accuracy_score(
+    ...     pipe, X, y, eps=1.0, attack=["fgsm", "pgd"], random_state=0, return_details=True)
+    >>> score <= robust, list(report.broken_by)
+    (True, ['fgsm', 'pgd'])
+    >>> report.clean_correct - sum(report.broken_by.values()) == report.robust
+    True
     """
-    eps = check_eps(eps)
-    check_norm(norm)
-    check_bounds_arg(bounds)
-    uses_gradients, make_attack = _build_attack(
-        attack, eps=eps, norm=norm, steps=steps, step_size=step_size, restarts=restarts,
-        bounds=bounds, attack_params=attack_params, batch_size=batch_size,
-        random_state=random_state, verbose=verbose,
+    eps, plan = _plan(
+        "robust_accuracy_score", eps=eps, norm=norm, attack=attack, steps=steps,
+        step_size=step_size, restarts=restarts, bounds=bounds, attack_params=attack_params,
+        batch_size=batch_size, random_state=random_state, verbose=verbose,
+        return_adversarial=return_adversarial, return_details=return_details,
     )
     y = column_or_1d(y, warn=True)
-    n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
-    if n_samples != y.shape[0]:
-        raise ValueError(f"X and y have different lengths: {n_samples} != {y.shape[0]}.")
-    check_is_fitted(estimator)
-    bridge = as_torch_classifier(estimator, gradients=uses_gradients)
-    _check_label_types(y, bridge.classes_)
-    X_tensor = bridge.to_tensor(X)
+    if n_samples_of(X) != y.shape[0]:
+        raise ValueError(f"X and y have different lengths: {n_samples_of(X)} != {y.shape[0]}.")
+    bridged = bridge_inputs(estimator, X, gradients=plan.uses_gradients, bounds=bounds)
+    _check_label_types(y, bridged.model.classes_)
 
-    with preserved_state(estimator):
+    with untouched(estimator):
         pred = np.asarray(estimator.predict(X))
         correct = _labels_equal(pred, y)
-        X_adv = X_tensor.detach().cpu().numpy().copy() if return_adversarial else None
+        X_adv = bridged.X.detach().cpu().numpy().copy() if return_adversarial else None
         robust = correct.copy()
         idx = np.flatnonzero(correct)
+        attack_obj = None
         if eps > 0 and idx.size:
-            attack_obj = make_attack(resolve_bounds(bounds, bridge, X_tensor))
+            attack_obj = plan.build(bridged.bounds)
             # Clean-correct points: the label is the prediction, a member of classes_.
-            index = {label: i for i, label in enumerate(np.asarray(bridge.classes_).tolist())}
-            # Built outside inference mode: autograd cannot save inference tensors (a caller
-            # under torch.inference_mode() would otherwise make the attack fail).
-            with torch.inference_mode(False), torch.enable_grad():
-                targets = torch.as_tensor([index[label] for label in pred[idx].tolist()],
-                                          dtype=torch.long)
-                adv = attack_obj(bridge, X_tensor[torch.as_tensor(idx)].clone(), targets)
+            index = {label: i for i, label in enumerate(bridged.model.classes_.tolist())}
+            targets = torch.as_tensor([index[label] for label in pred[idx].tolist()],
+                                      dtype=torch.long)
+            adv = attack_obj(bridged.model, bridged.X[torch.as_tensor(idx)].clone(), targets)
             adv = adv.detach().cpu().numpy()
             robust[idx] = _labels_equal(predict_like(estimator, adv, X), y[idx])
             if X_adv is not None:
                 X_adv[idx] = adv
     score = float(robust.mean())
-    if return_adversarial:
-        return score, X_adv
-    return score
+    out = (score,) + ((X_adv,) if return_adversarial else ())
+    if return_details:
+        out += (_report(attack_obj, score, correct, robust),)
+    return out if len(out) > 1 else score
 
 
-# ---------------------------------------------------------------------------- scorers
-def _format_kwargs(kwargs):
-    return "".join(f", {key}={value!r}" for key, value in kwargs.items())
+def _report(attack, score, correct, robust):
+    n_correct, n_robust = int(correct.sum()), int(robust.sum())
+    if attack is None:
+        broken_by = {}
+    elif getattr(attack, "stage_counts_", None) is not None:  # a cascade counts its stages
+        broken_by = dict(attack.stage_counts_)
+    else:
+        broken_by = {attack.name: n_correct - n_robust}
+    return RobustAccuracyReport(score=score, n_points=len(correct), clean_correct=n_correct,
+                                robust=n_robust, broken_by=broken_by)
 
 
-class _EstimatorScorer:
-    """A scorer ``scorer(estimator, X, y)`` that needs the estimator, not its predictions.
-
-    scikit-learn's :func:`~sklearn.metrics.make_scorer` builds scorers from functions of
-    ``(y_true, y_pred)``; attacks need the model itself, so these scorers are plain
-    callables with the signature every ``scoring=`` argument accepts.
-    """
-
-    _score_func = None
-    _sign = 1
-    name = "score"
-
-    def __init__(self, **kwargs):
-        self._kwargs = kwargs
-
-    def __call__(self, estimator, X, y=None, sample_weight=None):
-        """The score of the fitted ``estimator`` on ``X`` and ``y`` (greater is better)."""
-        if sample_weight is not None:
-            raise ValueError(f"the {self.name} scorer does not support sample_weight.")
-        return self._sign * self._score(estimator, X, y)
-
-    def _accept_sample_weight(self):
-        # Asked by scikit-learn's multi-metric scorer before routing sample_weight.
-        return False
-
-    def __repr__(self):
-        func = type(self)._score_func.__name__
-        sign = "" if self._sign > 0 else ", greater_is_better=False"
-        return f"make_scorer({func}{sign}{_format_kwargs(self._kwargs)})"
-
-
-class _RobustScorer(_EstimatorScorer):
-    _score_func = staticmethod(robust_accuracy_score)
-    name = "robust_accuracy"
-
-    def _score(self, estimator, X, y):
-        if y is None:
-            raise ValueError("the robust_accuracy scorer needs the true labels y.")
-        return robust_accuracy_score(estimator, X, y, **self._kwargs)
-
-
+@PIPELINE_EXAMPLE
 def make_robust_scorer(*, eps, norm="linf", attack="pgd", **kwargs):
     """A scorer computing :func:`robust_accuracy_score`, for ``scoring=`` arguments.
 
@@ -346,7 +263,7 @@ def make_robust_scorer(*, eps, norm="linf", attack="pgd", **kwargs):
         Radius of the threat ball, in raw input units.
     norm : {'linf', 'l2'}, default='linf'
         Norm of the ball.
-    attack : str, Attack subclass or Attack instance, default='pgd'
+    attack : str, Attack subclass, Attack instance or list of these, default='pgd'
         See :func:`robust_accuracy_score`.
     **kwargs
         Other keyword arguments of :func:`robust_accuracy_score` (``steps``,
@@ -378,36 +295,20 @@ def make_robust_scorer(*, eps, norm="linf", attack="pgd", **kwargs):
 
     Examples
     --------
-    >>> from sklearn.datasets import load_breast_cancer
-    >>> from sklearn.model_selection import cross_validate
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
-    >>> from sklearn_robust import NaturalClassifier
     >>> from sklearn_robust.metrics import make_robust_scorer
     >>> scorer = make_robust_scorer(eps=0.5, steps=5, random_state=0)
     >>> scorer
     make_scorer(robust_accuracy_score, eps=0.5, norm='linf', attack='pgd', steps=5, random_state=0)
-    >>> X, y = load_breast_cancer(return_X_y=True)
-    >>> pipe = make_pipeline(StandardScaler(), NaturalClassifier(max_epochs=2, random_state=0))
+    >>> from sklearn.model_selection import cross_validate
+    %(pipeline_example)s
     >>> cv = cross_validate(pipe, X, y, cv=2, scoring={"acc": "accuracy", "robust": scorer})
     >>> bool((cv["test_robust"] <= cv["test_acc"]).all())
     True
     """
-    eps = check_eps(eps)
-    check_norm(norm)
-    _resolve_attack(attack)
-    allowed = set(inspect.signature(robust_accuracy_score).parameters) - {
-        "estimator", "X", "y", "eps", "norm", "attack", "return_adversarial"}
-    unknown = sorted(set(kwargs) - allowed)
-    if unknown:
-        raise TypeError(
-            f"make_robust_scorer got unexpected keyword arguments {unknown}; allowed: "
-            f"{sorted(allowed)}."
-        )
-    params = inspect.signature(robust_accuracy_score).parameters
-    settings = {name: kwargs.get(name, params[name].default) for name in (
-        "steps", "step_size", "restarts", "bounds", "attack_params", "batch_size",
-        "random_state", "verbose")}
-    check_bounds_arg(settings["bounds"])  # fail now, not in the middle of a search
-    _build_attack(attack, eps=eps, norm=norm, **settings)
-    return _RobustScorer(eps=eps, norm=norm, attack=attack, **kwargs)
+    settings = scorer_settings(
+        robust_accuracy_score, kwargs, "make_robust_scorer",
+        fixed=("eps", "norm", "attack", "return_adversarial", "return_details"),
+    )
+    eps, _ = _plan("make_robust_scorer", eps=eps, norm=norm, attack=attack, **settings)
+    return EstimatorScorer(robust_accuracy_score, {"eps": eps, "norm": norm, "attack": attack,
+                                                   **kwargs}, name="robust_accuracy")

@@ -1,20 +1,25 @@
 """Training objectives: one small class per method, called once per batch.
 
 Each maps ``(module, x, y, threat)`` to ``(loss, logits)``; the estimators in
-:mod:`sklearn_robust.estimators` only choose which objective to call.
+:mod:`sklearn_robust.estimators` only choose which objective to call. An objective that
+searches the threat ball owns its schedule (``steps``, ``step_size``); the threat model
+is the ball only.
 """
 
 from ._at import PGDAdversarial
-from ._base import Objective, inner_maximise, mask_replay
+from ._base import Objective, mask_replay
+from ._divergences import DISTANCES
 from ._fast_at import FastAdversarial
 from ._gr import GradientRegularization
 from ._llr import LLR
 from ._natural import Natural
 from ._rst import RST
 from ._score import SCORE
+from ._search import SearchingObjective, inner_maximise
 from ._trades import TRADES
 
 __all__ = [
+    "DISTANCES",
     "FastAdversarial",
     "GradientRegularization",
     "LLR",
@@ -23,6 +28,7 @@ __all__ = [
     "PGDAdversarial",
     "RST",
     "SCORE",
+    "SearchingObjective",
     "TRADES",
     "inner_maximise",
     "mask_replay",

@@ -1,14 +1,15 @@
 """PGD adversarial training (Madry et al. 2018)."""
 
-import torch.nn.functional as F
+from ._base import LABEL_SMOOTHING, fill_doc, label_loss
+from ._search import SearchingObjective
 
-from ._base import Objective, check_label_smoothing, inner_maximise, label_loss
 
-
-class PGDAdversarial(Objective):
+@fill_doc
+class PGDAdversarial(SearchingObjective):
     """``CE(f(x'), y)`` with ``x'`` maximising the cross-entropy from a uniform start.
 
-    The logits returned are those of the adversarial points (no extra clean forward pass).
+    The attack is ``steps`` steps of projected cross-entropy ascent. The logits returned
+    are those of the adversarial points (no extra clean forward pass).
 
     Parameters
     ----------
@@ -16,6 +17,7 @@ class PGDAdversarial(Objective):
         Label smoothing of the outer cross-entropy, in ``[0, 1)``: the target is ``1 - ls``
         on the true class and ``ls / (C - 1)`` on each other class. The attack maximises
         the cross-entropy of the hard labels.
+    %(schedule)s
 
     References
     ----------
@@ -24,23 +26,19 @@ class PGDAdversarial(Objective):
 
     Examples
     --------
-    >>> import torch
-    >>> from sklearn_robust import ThreatModel
+    %(batch)s
     >>> from sklearn_robust.objectives import PGDAdversarial
-    >>> model = torch.nn.Linear(3, 2)
-    >>> x, y = torch.rand(5, 3), torch.tensor([0, 1, 0, 1, 1])
-    >>> loss, _ = PGDAdversarial()(model, x, y, ThreatModel(eps=0.1, steps=3))
+    >>> loss, _ = PGDAdversarial(steps=3)(model, x, y, ThreatModel(eps=0.1))
     >>> bool(loss >= 0)
     True
     """
 
-    def __init__(self, ls=0.0):
-        self.ls = check_label_smoothing(ls)
+    _parameter_constraints = {**SearchingObjective._parameter_constraints, "ls": LABEL_SMOOTHING}
+
+    def __init__(self, ls=0.0, steps=10, step_size=None):
+        self._set_params(ls=ls, steps=steps, step_size=step_size)
 
     def __call__(self, module, x, y, threat):
-        x_adv = inner_maximise(
-            module, x, threat, lambda logits: F.cross_entropy(logits, y, reduction="none"),
-            start="uniform",
-        )
+        x_adv = self.pgd_points(module, x, y, threat)
         logits_adv = module(x_adv)
         return label_loss(logits_adv, y, self.ls), logits_adv

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-import math
-import numbers
-from contextlib import contextmanager
+import inspect
+from numbers import Integral, Real
 
 import torch
 import torch.nn.functional as F
 
-from ..attacks import frozen
+from ..utils import Interval, Substitution, forked_rng, frozen, validate_params_of
+
+#: Shared docstring blocks of the objectives: the attack schedule and a doctest batch.
+fill_doc = Substitution(
+    schedule="""\
+steps : int, default=10
+    Ascent steps of the attack (``>= 0``).
+step_size : float or None, default=None
+    Step of the attack; ``None`` is ``2.5 * eps / steps``.""",
+    batch="""\
+>>> import torch
+>>> from sklearn_robust import ThreatModel
+>>> model = torch.nn.Linear(3, 2)
+>>> x, y = torch.rand(5, 3), torch.tensor([0, 1, 0, 1, 1])""",
+)
+
+#: Label smoothing: a fraction of the target mass in ``[0, 1)``.
+LABEL_SMOOTHING = [Interval(Real, 0, 1, closed="left")]
 
 
 class Objective:
@@ -17,9 +33,14 @@ class Objective:
 
     An objective is called as ``objective(module, x, y, threat)`` with ``module`` in train
     mode and returns ``(loss, logits)``: the scalar loss to back-propagate and the logits
-    to report as the batch's predictions. The inner maximisation runs inside
-    :func:`~sklearn_robust.attacks.frozen`, so it never updates BatchNorm statistics or
+    to report as the batch's predictions. An inner maximisation runs with the module
+    frozen (see :func:`inner_maximise`), so it never updates BatchNorm statistics or
     parameter gradients.
+
+    The constructor arguments are the objective's parameters: they are validated against
+    ``_parameter_constraints`` when it is built, listed by :meth:`get_params` and changed
+    by :meth:`replace`, which returns a new objective (an objective is never modified in
+    place, so a callback may swap the one an estimator trains with).
 
     Examples
     --------
@@ -41,32 +62,63 @@ class Objective:
     #: Whether the objective uses the threat model (False for natural training).
     adversarial = True
 
+    #: Constraints of the constructor arguments (scikit-learn's format).
+    _parameter_constraints: dict = {}
+
     def __call__(self, module, x, y, threat):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _set_params(self, **params):
+        """Validate the constructor's arguments, then store them (numbers as int or float)."""
+        validate_params_of(self._parameter_constraints, params, type(self).__name__)
+        for name, value in params.items():
+            setattr(self, name, _as_number(value, self._parameter_constraints.get(name, ())))
+
+    @classmethod
+    def _param_names(cls):
+        signature = inspect.signature(cls.__init__)
+        return [p.name for p in signature.parameters.values()
+                if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
+
+    def get_params(self):
+        """The constructor arguments, as a dict.
+
+        Examples
+        --------
+        >>> from sklearn_robust.objectives import TRADES
+        >>> TRADES(beta=3.0).get_params()
+        {'beta': 3.0, 'ls': 0.0, 'steps': 10, 'step_size': None}
+        """
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def replace(self, **changes):
+        """A new objective of the same class with the arguments in ``changes`` changed.
+
+        Examples
+        --------
+        >>> from sklearn_robust.objectives import TRADES
+        >>> TRADES(beta=3.0).replace(steps=3)
+        TRADES(beta=3.0, ls=0.0, steps=3, step_size=None)
+        """
+        unknown = sorted(set(changes) - set(self._param_names()))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} has no parameter(s) {unknown}; its parameters are "
+                f"{self._param_names()}."
+            )
+        return type(self)(**{**self.get_params(), **changes})
+
     def __repr__(self):
-        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
 
 
-def check_non_negative(value, name):
-    """``float(value)`` if it is a finite real number >= 0, else ``ValueError`` naming it."""
-    if (
-        not isinstance(value, numbers.Real)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
-    return float(value)
-
-
-def check_label_smoothing(ls):
-    """``float(ls)`` if it is a number in ``[0, 1)``, else ``ValueError`` naming ``ls``."""
-    ls = check_non_negative(ls, "ls")
-    if ls >= 1:
-        raise ValueError(f"ls must be in [0, 1), got {ls!r}.")
-    return ls
+def _as_number(value, constraints):
+    # Store numbers as Python numbers (np.int64(3) -> 3), so reprs and pickles stay plain.
+    for constraint in constraints:
+        if isinstance(constraint, Interval) and isinstance(value, constraint.type):
+            return int(value) if constraint.type is Integral else float(value)
+    return value
 
 
 def smoothed_targets(y, n_classes, ls):
@@ -91,29 +143,6 @@ def label_loss(logits, y, ls):
     return F.cross_entropy(logits, targets)
 
 
-def inner_maximise(module, x, threat, loss_fn, start):
-    """Adversarial points around ``x`` that maximise ``loss_fn`` of the logits of ``module``.
-
-    Runs with the module frozen (eval mode, no parameter gradients) and returns a detached
-    tensor inside the threat model's ball and bounds.
-
-    Examples
-    --------
-    >>> import torch
-    >>> import torch.nn.functional as F
-    >>> from sklearn_robust import ThreatModel
-    >>> model, x, y = torch.nn.Linear(3, 2), torch.rand(4, 3), torch.zeros(4, dtype=torch.long)
-    >>> threat = ThreatModel(eps=0.1, steps=5, bounds=(0, 1))
-    >>> x_adv = inner_maximise(model, x, threat,
-    ...                        lambda logits: F.cross_entropy(logits, y, reduction="none"),
-    ...                        start="uniform")
-    >>> bool(threat.contains(x_adv, x).all())
-    True
-    """
-    with frozen(module):
-        return threat.ascend(lambda x_adv: loss_fn(module(x_adv)), x, start=start)
-
-
 def mask_replay(x):
     """A factory of RNG contexts that all replay one seed: same dropout masks in each.
 
@@ -135,15 +164,7 @@ def mask_replay(x):
     True
     """
     seed = int(torch.randint(0, 2**62, (1,)).item())
-    devices = [x.device.index or 0] if x.device.type == "cuda" else []
-
-    @contextmanager
-    def replay():
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
-
-    return replay
+    return lambda: forked_rng(seed)
 
 
 def clean_probabilities(module, x):

@@ -2,22 +2,28 @@
 
 import torch.nn.functional as F
 
-from ..attacks import frozen
-from ._base import Objective
+from ..utils import POSITIVE
+from ._base import Objective, fill_doc
+from ._search import inner_maximise
 
 #: Wong et al.'s step: 1.25 times the radius.
 STEP_FACTOR = 1.25
 
 
+@fill_doc
 class FastAdversarial(Objective):
     """``CE(f(x'), y)`` with ``x'`` one FGSM step from a uniform random start in the ball.
 
     ``x' = Pi(x_0 + alpha * direction(grad CE(f(x_0), y)))`` with ``x_0`` uniform in the
     ball, ``alpha = 1.25 * eps`` (Wong et al.'s choice, so the step can leave the start's
     neighbourhood) and ``Pi`` the projection onto the ball and the bounds. The step is
-    computed frozen (eval mode, input gradients only). A ``step_size`` set on the threat
-    model replaces ``1.25 * eps``; the threat model's ``steps`` is not used (one step is
-    the method). The logits returned are those of the adversarial points.
+    computed frozen (eval mode, input gradients only). One step is the method, so there
+    is no ``steps``. The logits returned are those of the adversarial points.
+
+    Parameters
+    ----------
+    step_size : float or None, default=None
+        Length of the step; ``None`` is ``1.25 * eps``.
 
     References
     ----------
@@ -26,22 +32,23 @@ class FastAdversarial(Objective):
 
     Examples
     --------
-    >>> import torch
-    >>> from sklearn_robust import ThreatModel
+    %(batch)s
     >>> from sklearn_robust.objectives import FastAdversarial
-    >>> model = torch.nn.Linear(3, 2)
-    >>> x, y = torch.rand(5, 3), torch.tensor([0, 1, 0, 1, 1])
     >>> loss, _ = FastAdversarial()(model, x, y, ThreatModel(eps=0.1, bounds=(0, 1)))
     >>> bool(loss >= 0)
     True
     """
 
+    _parameter_constraints = {"step_size": [None, *POSITIVE]}
+
+    def __init__(self, step_size=None):
+        self._set_params(step_size=step_size)
+
     def __call__(self, module, x, y, threat):
-        alpha = threat.step_size if threat.step_size is not None else STEP_FACTOR * threat.eps
-        with frozen(module):
-            x_adv = threat.ascend(
-                lambda x_adv: F.cross_entropy(module(x_adv), y, reduction="none"),
-                x, start="uniform", steps=1, alpha=alpha,
-            )
+        alpha = self.step_size if self.step_size is not None else STEP_FACTOR * threat.eps
+        x_adv = inner_maximise(
+            module, x, threat, lambda logits: F.cross_entropy(logits, y, reduction="none"),
+            steps=1, step_size=alpha, start="uniform",
+        )
         logits_adv = module(x_adv)
         return F.cross_entropy(logits_adv, y), logits_adv

@@ -1,12 +1,14 @@
 """Local linearity regularisation (LLR, Qin et al. 2019)."""
 
-import numbers
-
 import torch
 import torch.nn.functional as F
 
-from ..attacks import frozen
-from ._base import Objective, check_non_negative, mask_replay
+from ..utils import NON_NEGATIVE, POSITIVE_INT, StrOptions, frozen, per_sample
+from ._base import mask_replay
+from ._search import SearchingObjective
+
+#: The two forms of the loss: Qin et al.'s paper, and the code behind Yang et al.'s table.
+FORMS = ("qin", "yang2020")
 
 
 def _dot(delta, grad):
@@ -30,19 +32,39 @@ def _loss_gradient(logits, x, y):
     return loss, grad
 
 
-class LLR(Objective):
+class LLR(SearchingObjective):
     """``mean_i [l(x) + lam * g(delta*; x) + mu * |dot(delta*, grad_x l(x))|]``, l the CE.
 
     ``g(delta; x) = |l(x + delta) - l(x) - delta . grad_x l(x)|`` measures how far the loss
     is from its linear approximation at ``x``. ``delta*`` maximises ``g`` over the threat
-    ball (intersected with the bounds) by ``inner_steps`` steps of projected ascent from a
+    ball (intersected with the bounds) by ``steps`` steps of projected ascent from a
     uniform start; that search runs frozen (eval mode, input gradients only), with
     ``l(x)`` and ``grad_x l(x)`` held fixed. In the outer loss the network is in train mode
     and ``grad_x l(x)`` is recomputed with ``create_graph=True`` (double back-propagation),
     so both regularisers are differentiable with respect to the parameters.
 
-    The inner step length is the threat model's ``step_size`` when set, else
-    ``2.5 * eps / inner_steps``; the threat model's ``steps`` is not used.
+    The inner step length is ``step_size`` when set, else ``2.5 * eps / steps``.
+
+    ``form='yang2020'`` is the loss of the code behind Yang et al. 2020's table (their LLR
+    row), which differs from the paper in five ways:
+
+    1. the linear term is the mean of the ``B x B`` matrix ``grad_i . delta_j`` over all
+       pairs (not the per-sample ``grad_i . delta_i``), one scalar for the batch;
+    2. ``g`` omits ``l(x)``: ``g = |sum_i l(x_i + delta_i) - linear|``, one scalar for the
+       batch (the loss is summed over the batch);
+    3. the ``mu`` term has no absolute value, and ``grad_x l(x)`` is computed once in eval
+       mode without a graph, so the linear and ``mu`` terms carry no parameter gradient
+       (no double back-propagation): the outer loss trains on ``l(x)`` and
+       ``l(x + delta*)`` only;
+    4. the search starts from ``x + 0.001 N(0, 1)`` and each step is the gradient divided
+       by its per-sample ``norm`` (its largest absolute entry for l_inf, its l_2 norm for
+       l_2; a zero gradient is replaced by Gaussian noise), not its sign;
+    5. after each step the point is clamped to the bounds and ``delta`` rescaled to norm
+       at most ``eps`` (a rescaling, not a clip, also for l_inf); the default step is
+       ``eps / 2`` (``step_size=None``), the reference's for its 2 steps.
+
+    The summed loss is divided by the batch size, so it reads on the scale of a mean
+    (with Adam the constant factor does not change training).
 
     Parameters
     ----------
@@ -50,8 +72,13 @@ class LLR(Objective):
         Weight of the local-linearity term ``g`` (``lambda`` in the paper).
     mu : float, default=3.0
         Weight of the gradient term ``|delta* . grad_x l(x)|``.
-    inner_steps : int, default=2
+    steps : int, default=2
         Ascent steps of the search for ``delta*`` (``>= 1``).
+    step_size : float or None, default=None
+        Step of the search; ``None`` is ``2.5 * eps / steps`` (``'qin'``) or ``eps / 2``
+        (``'yang2020'``).
+    form : {'qin', 'yang2020'}, default='qin'
+        The paper's loss, or that of the code behind Yang et al.'s table (see above).
 
     References
     ----------
@@ -71,24 +98,20 @@ class LLR(Objective):
     True
     """
 
-    def __init__(self, lam=4.0, mu=3.0, inner_steps=2):
-        self.lam = check_non_negative(lam, "lam")
-        self.mu = check_non_negative(mu, "mu")
-        if (
-            not isinstance(inner_steps, numbers.Integral)
-            or isinstance(inner_steps, bool)
-            or inner_steps < 1
-        ):
-            raise ValueError(f"inner_steps must be an integer >= 1, got {inner_steps!r}.")
-        self.inner_steps = int(inner_steps)
+    _parameter_constraints = {
+        **SearchingObjective._parameter_constraints,
+        "lam": NON_NEGATIVE,
+        "mu": NON_NEGATIVE,
+        "steps": POSITIVE_INT,
+        "form": [StrOptions(set(FORMS))],
+    }
 
-    def step_length(self, threat):
-        """The inner ascent's step: ``threat.step_size`` or ``2.5 * eps / inner_steps``."""
-        if threat.step_size is not None:
-            return float(threat.step_size)
-        return 2.5 * threat.eps / self.inner_steps
+    def __init__(self, lam=4.0, mu=3.0, steps=2, step_size=None, form="qin"):
+        self._set_params(lam=lam, mu=mu, steps=steps, step_size=step_size, form=form)
 
     def __call__(self, module, x, y, threat):
+        if self.form == "yang2020":
+            return self._yang2020(module, x.detach(), y, threat)
         x = x.detach()
         with frozen(module):
             with torch.enable_grad():
@@ -99,10 +122,7 @@ class LLR(Objective):
                 loss_adv = F.cross_entropy(module(x_adv), y, reduction="none")
                 return (loss_adv - loss0 - _dot(x_adv - x, grad0)).abs()
 
-            x_adv = threat.ascend(
-                nonlinearity, x, start="uniform", steps=self.inner_steps,
-                alpha=self.step_length(threat),
-            )
+            x_adv = self.search(threat, nonlinearity, x, start="uniform")
         delta = x_adv - x
         x_grad = x.clone().requires_grad_(True)
         # l(x) and l(x + delta) under the same dropout masks, or g measures the masks
@@ -117,3 +137,42 @@ class LLR(Objective):
         gap = (loss_adv - loss - linear).abs()
         total = loss + self.lam * gap + self.mu * linear.abs()
         return total.mean(), logits
+
+    def _yang2020(self, module, x, y, threat):
+        """The batch-level loss of Yang et al.'s code (see the class docstring)."""
+        n = x.shape[0]
+        with frozen(module):
+            with torch.enable_grad():
+                _, _, grad0 = _input_gradient(module, x, y, create_graph=False)
+            grad_sum = grad0.detach().flatten(1).sum(dim=0)
+
+            def linear(delta):  # mean over the B x B matrix of grad_i . delta_j
+                return grad_sum @ delta.flatten(1).sum(dim=0) / n**2
+
+            def gap(delta):
+                loss = F.cross_entropy(module(x + delta), y, reduction="sum")
+                return (loss - linear(delta)).abs()
+
+            delta = _yang2020_search(gap, x, threat, self.steps, self.step_size)
+        logits = module(x)
+        natural = F.cross_entropy(logits, y, reduction="sum")
+        total = natural + self.lam * gap(delta) + self.mu * linear(delta)
+        return total / n, logits
+
+
+def _yang2020_search(gap, x, threat, steps, step_size):
+    """``delta`` ascending ``gap`` by normalised-gradient steps, rescaled into the ball."""
+    alpha = threat.eps / 2 if step_size is None else step_size
+    delta = 0.001 * torch.randn_like(x)
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(gap(delta), delta)
+        norms = threat.norms(grad)
+        # a zero gradient would give 0/0: the reference steps along noise there
+        grad = torch.where(per_sample(norms == 0, grad), torch.randn_like(grad),
+                           grad / per_sample(norms.clamp_min(1e-12), grad))
+        delta = threat.clamp(x + delta.detach() + alpha * grad) - x
+        scale = (threat.eps / threat.norms(delta).clamp_min(1e-12)).clamp(max=1.0)
+        delta = delta * per_sample(scale, delta)
+    return delta.detach()

@@ -2,13 +2,16 @@
 
 import torch.nn.functional as F
 
-from ._base import Objective, check_non_negative, inner_maximise
+from ..utils import NON_NEGATIVE
+from ._base import fill_doc
+from ._search import SearchingObjective
 
 
-class RST(Objective):
+@fill_doc
+class RST(SearchingObjective):
     """``CE(f(x), y) + lam * CE(f(x'), y)`` with ``x'`` the PGD-AT adversarial point.
 
-    The inner maximisation is PGD adversarial training's: ``threat.steps`` steps of
+    The inner maximisation is PGD adversarial training's: ``steps`` steps of
     cross-entropy ascent from a uniform start in the ball, run frozen. Both branches are
     averaged over the batch. The logits returned are the clean ones.
 
@@ -16,6 +19,7 @@ class RST(Objective):
     ----------
     lam : float, default=1.0
         Weight of the adversarial term (Yang et al. use 0.5, 1 and 2).
+    %(schedule)s
 
     References
     ----------
@@ -25,24 +29,20 @@ class RST(Objective):
 
     Examples
     --------
-    >>> import torch
-    >>> from sklearn_robust import ThreatModel
+    %(batch)s
     >>> from sklearn_robust.objectives import RST
-    >>> model = torch.nn.Linear(3, 2)
-    >>> x, y = torch.rand(5, 3), torch.tensor([0, 1, 0, 1, 1])
-    >>> loss, logits = RST(lam=2.0)(model, x, y, ThreatModel(eps=0.1, steps=3))
+    >>> loss, logits = RST(lam=2.0, steps=3)(model, x, y, ThreatModel(eps=0.1))
     >>> bool(loss >= 0), logits.shape
     (True, torch.Size([5, 2]))
     """
 
-    def __init__(self, lam=1.0):
-        self.lam = check_non_negative(lam, "lam")
+    _parameter_constraints = {**SearchingObjective._parameter_constraints, "lam": NON_NEGATIVE}
+
+    def __init__(self, lam=1.0, steps=10, step_size=None):
+        self._set_params(lam=lam, steps=steps, step_size=step_size)
 
     def __call__(self, module, x, y, threat):
-        x_adv = inner_maximise(
-            module, x, threat, lambda logits: F.cross_entropy(logits, y, reduction="none"),
-            start="uniform",
-        )
+        x_adv = self.pgd_points(module, x, y, threat)
         logits = module(x)
         loss = F.cross_entropy(logits, y) + self.lam * F.cross_entropy(module(x_adv), y)
         return loss, logits

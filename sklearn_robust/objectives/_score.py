@@ -1,71 +1,28 @@
 """SCORE (Pang et al. 2022): TRADES with the KL divergence replaced by a distance."""
 
-import math
-import numbers
-
 import torch
 import torch.nn.functional as F
 
-from ..attacks import frozen
-from ._base import (
-    Objective,
-    check_label_smoothing,
-    check_non_negative,
-    inner_maximise,
-    smoothed_targets,
-)
+from ..utils import NON_NEGATIVE, StrOptions, frozen
+from ._base import LABEL_SMOOTHING, fill_doc, smoothed_targets
+from ._divergences import DISTANCES
+from ._search import SearchingObjective
 
-# Every distance takes the log-probabilities of the clean point (``log p``) and of the
-# adversarial point (``log q``), rows are samples, and returns one value per row. Working
-# from log-probabilities keeps the KL and JS terms finite when a probability underflows.
+# Distances with a kink at p = q (a non-vanishing gradient there): 'auto' clips them.
+_KINKED = ("l1", "l2")
+# The reference code's clip bound is D(one-hot, one-hot smoothed by this much).
+_AUTO_LS = 0.1
 
 
-def squared_error(log_p, log_q):
-    """``||p - q||_2^2`` per row."""
-    return (log_p.exp() - log_q.exp()).pow(2).sum(dim=1)
-
-
-# Log-probabilities are floored here so that a probability of exactly 0 (log = -inf)
-# contributes 0 to a KL term instead of 0 * inf = nan; softmax outputs never get this low.
-_LOG_FLOOR = -1e4
-
-
-def kl_divergence(log_p, log_q):
-    """``KL(p || q) = sum_k p_k (log p_k - log q_k)`` per row."""
-    log_p, log_q = log_p.clamp_min(_LOG_FLOOR), log_q.clamp_min(_LOG_FLOOR)
-    return (log_p.exp() * (log_p - log_q)).sum(dim=1)
-
-
-def js_divergence(log_p, log_q):
-    """``JS(p, q) = KL(p || m) / 2 + KL(q || m) / 2`` with ``m = (p + q) / 2``, per row."""
-    log_m = torch.logaddexp(log_p, log_q) - math.log(2.0)
-    return 0.5 * (kl_divergence(log_p, log_m) + kl_divergence(log_q, log_m))
-
-
-def l1_distance(log_p, log_q):
-    """``||p - q||_1`` per row."""
-    return (log_p.exp() - log_q.exp()).abs().sum(dim=1)
-
-
-def l2_distance(log_p, log_q):
-    """``||p - q||_2`` (not squared) per row; its gradient at ``p = q`` is taken as 0."""
-    return torch.linalg.vector_norm(log_p.exp() - log_q.exp(), ord=2, dim=1)
-
-
-DISTANCES = {
-    "js": js_divergence,
-    "kl": kl_divergence,
-    "l1": l1_distance,
-    "l2": l2_distance,
-    "se": squared_error,
-}
-
-
-class SCORE(Objective):
+@fill_doc
+class SCORE(SearchingObjective):
     """``mean ||p(x) - y_ls||^2 + beta * mean D(p(x), p(x'))``, ``D`` a distance of choice.
 
-    The attack maximises ``sum_i D(p(x_i), p(x'_i))`` from ``x + 0.001 N(0, 1)`` with the
-    clean prediction ``p(x)`` held fixed (computed frozen and detached), as in TRADES. In
+    The attack maximises ``sum_i D(p(x_i), p(x'_i))`` by ``steps`` steps of projected
+    ascent from a uniform point of the ball, as the SCORE reference code does (TRADES
+    starts from ``x + 0.001 N(0, 1)``; from a uniform start the first step already sees
+    the ball, which is what the distance is measured over), with the
+    clean prediction ``p(x)`` held fixed (computed frozen and detached). In
     the outer loss the clean branch keeps its gradient. ``y_ls`` is the one-hot label
     smoothed by ``ls`` (true class ``1 - ls``, others ``ls / (C - 1)``). The natural term is
     the squared error whatever ``D`` is: ``distance`` only changes the robust term ("SCORE:
@@ -79,14 +36,25 @@ class SCORE(Objective):
     - ``'l1'``: ``||p - q||_1 = sum_k |p_k - q_k|``;
     - ``'l2'``: ``||p - q||_2`` (not squared).
 
-    ``'l1'`` and ``'l2'`` are not smooth at ``p = q``: their gradient keeps its size as the
-    two predictions meet, so a large ``beta`` can pull a freshly initialised network to a
-    constant prediction (on digits, ``'l1'`` with ``beta=4`` does; ``beta=1`` trains).
-
     With ``clip = c`` the robust term of each sample becomes ``relu(D - c)``: points whose
     distance is already below ``c`` stop contributing (the reference code's option). The
     clip applies to the outer loss only; the attack maximises the unclipped ``D`` (clipped,
     its gradient would vanish at the start, where ``D`` is close to 0).
+
+    ``clip='auto'`` (the default) is no clip for the smooth distances (``'se'``, ``'kl'``,
+    ``'js'``) and, for ``'l1'`` and ``'l2'``, the reference code's clip bound at its
+    smoothing 0.1: ``c = D(e_y, s_y)`` with ``e_y`` one-hot and ``s_y`` the same smoothed
+    by 0.1 (``0.2`` for ``'l1'``, ``0.1 sqrt(C / (C - 1))`` for ``'l2'``). Why: ``'l1'``
+    and ``'l2'`` have a kink at ``p = q``, so the gradient of ``beta * D`` keeps its size
+    (``beta`` per unit of output sensitivity) however close the two predictions are,
+    like a lasso penalty on the network's input sensitivity. At initialisation, where
+    ``p`` is near uniform, the squared-error term pulls the logits by about
+    ``2 p (1 - p) ~ 0.18`` while the robust term pushes by about ``2 beta p ~ 0.8`` at
+    ``beta=4``: the constant predictor is a local minimum and training stays there (loss
+    0.9, chance accuracy on digits). The smooth distances have a zero gradient at
+    ``p = q`` and never trap. With the clip, points whose ``D`` is below ``c`` stop
+    pushing, the trap disappears, and training proceeds (digits, 5 epochs: 86% for
+    ``'l1'``, 88% for ``'l2'``, against 10% and 42% unclipped).
 
     Parameters
     ----------
@@ -96,8 +64,11 @@ class SCORE(Objective):
         The distance ``D`` between probability vectors.
     ls : float, default=0.0
         Label smoothing of the natural term, in ``[0, 1)``.
-    clip : float or None, default=None
-        Per-sample threshold ``c >= 0`` of the robust term, or ``None`` for no clipping.
+    clip : float, None or 'auto', default='auto'
+        Per-sample threshold ``c >= 0`` of the robust term, ``None`` for no clipping, or
+        ``'auto'``: none for ``'se'``, ``'kl'``, ``'js'``, the reference bound for ``'l1'``
+        and ``'l2'`` (see above).
+    %(schedule)s
 
     References
     ----------
@@ -106,43 +77,55 @@ class SCORE(Objective):
 
     Examples
     --------
-    >>> import torch
-    >>> from sklearn_robust import ThreatModel
+    %(batch)s
     >>> from sklearn_robust.objectives import SCORE
-    >>> model = torch.nn.Linear(3, 2)
-    >>> x, y = torch.rand(5, 3), torch.tensor([0, 1, 0, 1, 1])
-    >>> loss, _ = SCORE(beta=4.0)(model, x, y, ThreatModel(eps=0.1, steps=3))
+    >>> loss, _ = SCORE(beta=4.0, steps=3)(model, x, y, ThreatModel(eps=0.1))
     >>> bool(loss >= 0)
     True
-    >>> loss, _ = SCORE(distance="js", clip=0.01)(model, x, y, ThreatModel(eps=0.1, steps=3))
+    >>> loss, _ = SCORE(distance="js", clip=0.01, steps=3)(model, x, y,
+    ...                                                   ThreatModel(eps=0.1))
     >>> bool(loss >= 0)
     True
     """
 
-    def __init__(self, beta=4.0, distance="se", ls=0.0, clip=None):
-        self.beta = check_non_negative(beta, "beta")
-        if not isinstance(distance, str) or distance not in DISTANCES:
-            raise ValueError(f"distance must be one of {sorted(DISTANCES)}, got {distance!r}.")
-        self.distance = distance
-        self.ls = check_label_smoothing(ls)
-        if clip is not None and not isinstance(clip, numbers.Real):
-            raise ValueError(f"clip must be None or a finite number >= 0, got {clip!r}.")
-        self.clip = None if clip is None else check_non_negative(clip, "clip")
+    _parameter_constraints = {
+        **SearchingObjective._parameter_constraints,
+        "beta": NON_NEGATIVE,
+        "distance": [StrOptions(set(DISTANCES))],
+        "ls": LABEL_SMOOTHING,
+        "clip": [None, StrOptions({"auto"}), *NON_NEGATIVE],
+    }
+
+    def __init__(self, beta=4.0, distance="se", ls=0.0, clip="auto", steps=10,
+                 step_size=None):
+        self._set_params(beta=beta, distance=distance, ls=ls, clip=clip, steps=steps,
+                         step_size=step_size)
+
+    def clip_value(self, n_classes):
+        """The threshold ``c`` in use (``None`` for none), ``'auto'`` resolved."""
+        if self.clip != "auto":
+            return self.clip
+        if self.distance not in _KINKED:
+            return None
+        one_hot = smoothed_targets(torch.zeros(1, dtype=torch.long), n_classes, 0.0)
+        smooth = smoothed_targets(torch.zeros(1, dtype=torch.long), n_classes, _AUTO_LS)
+        return float(DISTANCES[self.distance](one_hot.log(), smooth.log()))
 
     def robust_term(self, log_p, log_q):
-        """Per-sample ``D(p, q)``, clipped to ``relu(D - clip)`` when ``clip`` is set."""
+        """Per-sample ``D(p, q)``, clipped to ``relu(D - c)`` when a clip is in use."""
         term = DISTANCES[self.distance](log_p, log_q)
-        if self.clip is not None:
-            term = F.relu(term - self.clip)
+        clip = self.clip_value(log_p.shape[1])
+        if clip is not None:
+            term = F.relu(term - clip)
         return term
 
     def __call__(self, module, x, y, threat):
         dist = DISTANCES[self.distance]
         with frozen(module), torch.no_grad():
             log_p_clean = F.log_softmax(module(x), dim=1)
-        x_adv = inner_maximise(
+        x_adv = self.maximise(
             module, x, threat, lambda logits: dist(log_p_clean, F.log_softmax(logits, dim=1)),
-            start="gaussian",
+            start="uniform",
         )
         logits = module(x)
         log_p = F.log_softmax(logits, dim=1)

@@ -84,3 +84,34 @@ def format_value(value):
 def estimator_name(estimator):
     """Default legend label of an estimator: its class name (a pipeline's final step's)."""
     return format_value(estimator)
+
+
+class Display:
+    """The base of the displays: matplotlib checked at plot time, the axes, the name.
+
+    A display's ``plot`` starts with :meth:`_start_plot` (which imports matplotlib or
+    says how to install it, picks or makes the axes and sets ``ax_`` and ``figure_``)
+    and builds its artists' properties with :meth:`_style`; ``from_*`` constructors
+    call :meth:`_require_matplotlib` before computing anything.
+    """
+
+    name = None
+
+    @classmethod
+    def _require_matplotlib(cls, method):
+        check_matplotlib(f"{cls.__name__}.{method}")
+
+    def _start_plot(self, ax, name=None):
+        """``(ax, name)``: the axes to draw on and the legend name (``name`` overrides)."""
+        self._require_matplotlib("plot")
+        self.ax_, self.figure_ = get_axes(ax)
+        return self.ax_, (self.name if name is None else name)
+
+    @staticmethod
+    def _style(label, kwargs, **defaults):
+        """Artist properties: ``defaults``, the legend ``label`` if any, then ``kwargs``."""
+        style = dict(defaults)
+        if label is not None:
+            style["label"] = label
+        style.update(kwargs)
+        return style

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
-from .._threat import check_eps, check_norm
+from ..attacks import Attack
 from ..metrics import robust_accuracy_score
-from ._base import (
-    check_1d,
-    check_matplotlib,
-    check_same_length,
-    estimator_name,
-    get_axes,
-    norm_label,
-)
+from ..utils import check_eps
+from ._base import Display, check_1d, check_same_length, estimator_name, norm_label
+
+# The keywords of the metric that from_estimator passes on (the others style the line).
+_METRIC = inspect.signature(robust_accuracy_score).parameters
+_SCORE_KWARGS = {name for name, p in _METRIC.items() if p.kind is p.KEYWORD_ONLY} - {
+    "eps", "return_adversarial", "return_details"}
 
 
 def _attack_label(attack):
+    """``'pgd'``, a class name, or ``'fgsm + pgd'`` for a list."""
     if attack is None or isinstance(attack, str):
         return attack
+    if isinstance(attack, (list, tuple)):
+        return " + ".join(str(_attack_label(a)) for a in attack)
     cls = attack if isinstance(attack, type) else type(attack)
     return cls.__name__
+
+
+def _has_instance(attack):
+    if isinstance(attack, (list, tuple)):
+        return any(_has_instance(a) for a in attack)
+    return isinstance(attack, Attack)
 
 
 def _check_eps_grid(eps):
@@ -33,10 +43,11 @@ def _check_eps_grid(eps):
         raise ValueError(f"eps must be a sequence of radii >= 0, got {eps!r}.") from None
     if not values:
         raise ValueError("eps must hold at least one radius.")
-    return np.array([check_eps(e, name=f"eps[{i}]") for i, e in enumerate(values)])
+    return np.array([check_eps(e, name=f"eps[{i}]", caller="RobustnessCurveDisplay")
+                     for i, e in enumerate(values)])
 
 
-class RobustnessCurveDisplay:
+class RobustnessCurveDisplay(Display):
     """Robust accuracy against the perturbation radius ``eps``: a robustness curve.
 
     One curve per estimator; draw several estimators on one axis by passing the same
@@ -57,8 +68,8 @@ class RobustnessCurveDisplay:
         Legend label of the curve.
     norm : {'linf', 'l2'} or None, default=None
         Norm of the radii, shown in the x-axis label.
-    attack : str or None, default=None
-        Name of the attack, shown in the y-axis label.
+    attack : str, Attack subclass, list of these or None, default=None
+        The attack, named in the y-axis label.
 
     Attributes
     ----------
@@ -140,14 +151,9 @@ class RobustnessCurveDisplay:
         >>> len(ax.get_lines()), ax.get_legend_handles_labels()[1]
         (2, ['natural', 'robust'])
         """
-        check_matplotlib(f"{type(self).__name__}.plot")
-        ax, figure = get_axes(ax)
-        name = self.name if name is None else name
+        ax, name = self._start_plot(ax, name)
         order = np.argsort(self.eps, kind="stable")
-        line_kwargs = {"marker": "o"}
-        if name is not None:
-            line_kwargs["label"] = name
-        line_kwargs.update(kwargs)
+        line_kwargs = self._style(name, kwargs, marker="o")
         (self.line_,) = ax.plot(self.eps[order], self.robust_accuracy[order], **line_kwargs)
 
         norm = norm_label(self.norm)
@@ -158,36 +164,15 @@ class RobustnessCurveDisplay:
         ax.grid(True, alpha=0.3)
         if "label" in line_kwargs:
             ax.legend(loc="best")
-        self.ax_, self.figure_ = ax, figure
         return self
 
     @classmethod
-    def from_estimator(
-        cls,
-        estimator,
-        X,
-        y,
-        *,
-        eps,
-        norm="linf",
-        attack="pgd",
-        steps=None,
-        step_size=None,
-        restarts=1,
-        bounds="estimator",
-        attack_params=None,
-        batch_size=256,
-        random_state=None,
-        verbose=False,
-        name=None,
-        ax=None,
-        **kwargs,
-    ):
+    def from_estimator(cls, estimator, X, y, *, eps, name=None, ax=None, **kwargs):
         """Attack ``estimator`` at every radius in ``eps`` and plot its robust accuracy.
 
-        Each point is :func:`~sklearn_robust.metrics.robust_accuracy_score` with the same
-        attack settings (and the same ``random_state``) at one radius; ``eps=0`` gives
-        the clean accuracy without running the attack.
+        Each point is :func:`~sklearn_robust.metrics.robust_accuracy_score` at one radius,
+        with the same keyword arguments (and the same ``random_state``) at every radius;
+        ``eps=0`` gives the clean accuracy without running the attack.
 
         Parameters
         ----------
@@ -200,23 +185,18 @@ class RobustnessCurveDisplay:
             True labels.
         eps : array-like of float
             Radii to evaluate, ``>= 0``, in raw input units.
-        norm : {'linf', 'l2'}, default='linf'
-            Norm of the ball.
-        attack : str, Attack subclass or Attack instance, default='pgd'
-            See :func:`~sklearn_robust.metrics.robust_accuracy_score`. An instance
-            carries one radius, so a curve needs a name or a class.
-        steps, step_size, restarts, bounds, attack_params
-            Attack settings, passed to
-            :func:`~sklearn_robust.metrics.robust_accuracy_score` at every radius.
-        batch_size, random_state, verbose
-            Passed to :func:`~sklearn_robust.metrics.robust_accuracy_score` likewise; the
-            same ``random_state`` seeds the attack at every radius.
         name : str or None, default=None
             Legend label; the estimator's class name (a pipeline's final step's) if None.
         ax : matplotlib Axes or None, default=None
             Axes to draw on; pass the same axes again to add another estimator.
         **kwargs
-            Line properties passed to ``ax.plot``.
+            Keyword arguments of
+            :func:`~sklearn_robust.metrics.robust_accuracy_score` (``norm``, ``attack``,
+            ``steps``, ``step_size``, ``restarts``, ``bounds``, ``attack_params``,
+            ``batch_size``, ``random_state``, ``verbose``) are passed to it at every
+            radius; an Attack instance carries one radius, so a curve needs a name, a
+            class or a list of these. The others are line properties passed to
+            ``ax.plot`` (``color``, ``linestyle``...).
 
         Returns
         -------
@@ -252,28 +232,22 @@ class RobustnessCurveDisplay:
         >>> display.line_.get_label()
         'NaturalClassifier'
         """
-        check_matplotlib(f"{cls.__name__}.from_estimator")
+        cls._require_matplotlib("from_estimator")
         eps = _check_eps_grid(eps)
-        check_norm(norm)
-        n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
-        if n_samples != len(y):
-            raise ValueError(f"X and y have different lengths: {n_samples} != {len(y)}.")
-        score_kwargs = {
-            "norm": norm, "attack": attack, "steps": steps, "step_size": step_size,
-            "restarts": restarts, "bounds": bounds, "attack_params": attack_params,
-            "batch_size": batch_size, "random_state": random_state, "verbose": verbose,
-        }
-        if eps.size > 1 and not isinstance(attack, (str, type)):
+        score_kwargs = {k: v for k, v in kwargs.items() if k in _SCORE_KWARGS}
+        line_kwargs = {k: v for k, v in kwargs.items() if k not in _SCORE_KWARGS}
+        attack = score_kwargs.get("attack", _METRIC["attack"].default)
+        if eps.size > 1 and _has_instance(attack):
             raise ValueError(
                 "an Attack instance carries a single eps: give the attack by name or class "
                 "to evaluate several radii."
             )
-        # robust_accuracy_score validates the attack settings before attacking, even at
-        # eps=0, so a bad setting fails on the first radius before any attack has run.
+        # robust_accuracy_score validates every argument before attacking, even at eps=0,
+        # so a bad setting fails on the first radius before any attack has run.
         scores = [robust_accuracy_score(estimator, X, y, eps=e, **score_kwargs) for e in eps]
         display = cls(
             eps=eps, robust_accuracy=scores,
             name=estimator_name(estimator) if name is None else name,
-            norm=norm, attack=attack,
+            norm=score_kwargs.get("norm", _METRIC["norm"].default), attack=attack,
         )
-        return display.plot(ax=ax, **kwargs)
+        return display.plot(ax=ax, **line_kwargs)

@@ -6,9 +6,21 @@ import numbers
 
 import numpy as np
 
-from .._threat import check_eps
 from ..separation import SeparationReport, r_separation
-from ._base import check_1d, check_matplotlib, get_axes, norm_label
+from ..utils import Substitution, check_eps
+from ._base import Display, check_1d, norm_label
+
+# The drawing parameters of the from_* constructors, documented once.
+_HIST_PARAMS = Substitution(hist_params="""
+    ax : matplotlib Axes or None, default=None
+        Axes to draw on.
+    bins : int, str or array-like, default=30
+        See :meth:`plot`.
+    density : bool, default=False
+        See :meth:`plot`.
+    **kwargs
+        Patch properties passed to ``ax.hist``.
+""")
 
 
 def _check_distances(distances, name, *, allow_none=False):
@@ -31,7 +43,7 @@ def _check_bins(bins):
     return edges
 
 
-class SeparationDisplay:
+class SeparationDisplay(Display):
     """Histogram of the r-separation distances, with the ``2 eps`` line.
 
     For every training point, the distance to the nearest training point of another
@@ -103,7 +115,7 @@ class SeparationDisplay:
                                                       "train_train_distances")
         self.test_train_distances = _check_distances(test_train_distances,
                                                      "test_train_distances", allow_none=True)
-        self.eps = None if eps is None else check_eps(eps)
+        self.eps = None if eps is None else check_eps(eps, caller="SeparationDisplay")
         self.norm = norm
 
     def plot(self, ax=None, *, bins=30, density=False, **kwargs):
@@ -142,9 +154,8 @@ class SeparationDisplay:
         >>> display.test_hist_ is None, len(display.train_hist_[0])
         (True, 10)
         """
-        check_matplotlib(f"{type(self).__name__}.plot")
         bins = _check_bins(bins)
-        ax, figure = get_axes(ax)
+        ax, _ = self._start_plot(ax)
         train, test = self.train_train_distances, self.test_train_distances
         all_distances = train if test is None else np.concatenate([train, test])
         if not isinstance(bins, np.ndarray):
@@ -154,17 +165,15 @@ class SeparationDisplay:
         two_eps = None if self.eps is None else 2.0 * self.eps
 
         # Train filled, test as an outline on top: both stay readable where they overlap.
-        train_kwargs = {"color": "tab:blue", "alpha": 0.5, "histtype": "stepfilled",
-                        "label": f"train-train (n={train.size}, min {train.min():.3g})",
-                        "density": density}
-        train_kwargs.update(kwargs)
+        train_kwargs = self._style(
+            f"train-train (n={train.size}, min {train.min():.3g})", kwargs,
+            color="tab:blue", alpha=0.5, histtype="stepfilled", density=density)
         self.train_hist_ = ax.hist(train, bins=edges, **train_kwargs)
         self.test_hist_ = None
         if test is not None:
-            test_kwargs = {"color": "tab:orange", "histtype": "step", "linewidth": 2,
-                           "label": f"test-train (n={test.size}, min {test.min():.3g})",
-                           "density": density}
-            test_kwargs.update(kwargs)
+            test_kwargs = self._style(
+                f"test-train (n={test.size}, min {test.min():.3g})", kwargs,
+                color="tab:orange", histtype="step", linewidth=2, density=density)
             self.test_hist_ = ax.hist(test, bins=edges, **test_kwargs)
         self.eps_line_ = None
         if two_eps is not None:
@@ -185,10 +194,10 @@ class SeparationDisplay:
                       + (f" ({norm})" if norm else ""))
         ax.set_ylabel("density" if density else "number of points")
         ax.legend(loc="best", fontsize=8)
-        self.ax_, self.figure_ = ax, figure
         return self
 
     @classmethod
+    @_HIST_PARAMS
     def from_report(cls, report, *, eps=None, ax=None, bins=30, density=False, **kwargs):
         """Plot the per-point distances of a :class:`~sklearn_robust.separation.SeparationReport`.
 
@@ -198,14 +207,7 @@ class SeparationDisplay:
             Returned by :func:`~sklearn_robust.separation.r_separation`.
         eps : float or None, default=None
             Radius of the ``2 * eps`` line; the report's ``eps`` if None.
-        ax : matplotlib Axes or None, default=None
-            Axes to draw on.
-        bins : int, str or array-like, default=30
-            See :meth:`plot`.
-        density : bool, default=False
-            See :meth:`plot`.
-        **kwargs
-            Patch properties passed to ``ax.hist``.
+        %(hist_params)s
 
         Returns
         -------
@@ -227,7 +229,7 @@ class SeparationDisplay:
         >>> display.eps, display.train_train_distances.tolist()
         (0.5, [3.0, 2.0, 2.0, 3.0])
         """
-        check_matplotlib(f"{cls.__name__}.from_report")
+        cls._require_matplotlib("from_report")
         if not isinstance(report, SeparationReport):
             raise ValueError(
                 f"report must be a SeparationReport (from r_separation), got "
@@ -244,6 +246,7 @@ class SeparationDisplay:
         return display.plot(ax=ax, bins=bins, density=density, **kwargs)
 
     @classmethod
+    @_HIST_PARAMS
     def from_data(cls, X_train, y_train, X_test=None, y_test=None, *, eps=None, norm="linf",
                   chunk_bytes=None, device=None, ax=None, bins=30, density=False, **kwargs):
         """Measure the separation of a data set with ``r_separation`` and plot it.
@@ -262,14 +265,7 @@ class SeparationDisplay:
             Distance.
         chunk_bytes, device
             Passed to :func:`~sklearn_robust.separation.r_separation`.
-        ax : matplotlib Axes or None, default=None
-            Axes to draw on.
-        bins : int, str or array-like, default=30
-            See :meth:`plot`.
-        density : bool, default=False
-            See :meth:`plot`.
-        **kwargs
-            Patch properties passed to ``ax.hist``.
+        %(hist_params)s
 
         Returns
         -------
@@ -296,7 +292,7 @@ class SeparationDisplay:
         >>> int(display.test_hist_[0].sum()) == len(X_test)
         True
         """
-        check_matplotlib(f"{cls.__name__}.from_data")
+        cls._require_matplotlib("from_data")
         bins = _check_bins(bins)
         report = r_separation(X_train, y_train, X_test, y_test, norm=norm, eps=eps,
                               chunk_bytes=chunk_bytes, device=device)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._base import check_1d, check_matplotlib, check_same_length, format_value, get_axes
+from ._base import Display, check_1d, check_same_length, format_value
 
 _MEAN, _STD, _PARAM = "mean_test_", "std_test_", "param_"
 
@@ -108,7 +108,7 @@ def _sort_key(values):
     return list(range(len(values)))
 
 
-class TradeoffDisplay:
+class TradeoffDisplay(Display):
     """Clean against robust accuracy, one point per hyperparameter value.
 
     The accuracy-robustness trade-off: each point is one model (typically one value of
@@ -241,9 +241,7 @@ class TradeoffDisplay:
         >>> [line.get_label() for line in display.line_]
         ['TRADES', 'SCORE']
         """
-        check_matplotlib(f"{type(self).__name__}.plot")
-        ax, figure = get_axes(ax)
-        name = self.name if name is None else name
+        ax, name = self._start_plot(ax, name)
         n = len(self.clean_accuracy)
         groups = self.groups if self.groups is not None else [None] * n
         order = list(dict.fromkeys(groups))  # groups in order of first appearance
@@ -255,12 +253,8 @@ class TradeoffDisplay:
             members = [i for i in range(n) if groups[i] == group]
             members = [members[j] for j in _sort_key([params[i] for i in members])]
             x, y = self.clean_accuracy[members], self.robust_accuracy[members]
-            line_kwargs = {"marker": "o"}
             label = name if self.groups is None else format_value(group)
-            if label is not None:
-                line_kwargs["label"] = label
-            line_kwargs.update(kwargs)
-            (line,) = ax.plot(x, y, **line_kwargs)
+            (line,) = ax.plot(x, y, **self._style(label, kwargs, marker="o"))
             lines.append(line)
             has_std = self.clean_std is not None or self.robust_std is not None
             if error_bars and has_std:
@@ -290,7 +284,6 @@ class TradeoffDisplay:
             ax.legend(loc="best")
         self.line_ = lines[0] if self.groups is None else lines
         self.errorbars_, self.annotations_ = errorbars, annotations
-        self.ax_, self.figure_ = ax, figure
         return self
 
     @classmethod
@@ -377,7 +370,7 @@ class TradeoffDisplay:
         >>> bool((display.robust_accuracy <= display.clean_accuracy).all())
         True
         """
-        check_matplotlib(f"{cls.__name__}.from_cv_results")
+        cls._require_matplotlib("from_cv_results")
         results = _results_of(search_or_cv_results)
         clean_mean, clean_std = _metric_key(results, clean, "clean")
         robust_mean, robust_std = _metric_key(results, robust, "robust")

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-from sklearn.utils import assert_all_finite
-from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
-from .._threat import check_eps
-from ._distances import check_chunk_bytes, check_norm, encode_labels, test_train, train_train
+from ._distances import test_train, train_train
+from ._validation import (
+    check_labels,
+    check_n_features,
+    check_options,
+    check_percentiles,
+    check_points,
+    cites_yang,
+    encode_labels,
+)
 
 __all__ = ["SeparationReport", "r_separation"]
 
 
+@cites_yang
 @dataclass(frozen=True, eq=False, repr=False)
 class SeparationReport:
     """Train-Train and Test-Train separation of a data set, compared with ``2 * eps``.
@@ -64,10 +70,7 @@ class SeparationReport:
     r_separation : Build this report.
     RSeparation : The constructive classifier of the proof, as a transformer.
 
-    References
-    ----------
-    .. [1] Y.-Y. Yang, C. Rashtchian, H. Zhang, R. Salakhutdinov, K. Chaudhuri,
-       "A Closer Look at Accuracy vs. Robustness", NeurIPS 2020.
+    %(references)s
 
     Examples
     --------
@@ -148,57 +151,12 @@ class SeparationReport:
     __str__ = __repr__
 
 
-def _check_points(X, name):
-    dtype = getattr(X, "dtype", None)
-    try:
-        dtype = np.dtype(object if dtype is None else dtype)
-    except TypeError:  # e.g. a torch dtype
-        dtype = np.dtype(object)
-    # Small integers (e.g. uint8 images) are exact in float32, at half the memory.
-    small_int = dtype.kind in "iub" and dtype.itemsize <= 2
-    X = check_array(
-        X,
-        dtype=np.float32 if small_int else [np.float64, np.float32],
-        order="C",
-        allow_nd=True,
-        input_name=name,
-    )
-    return X.reshape(X.shape[0], -1)
-
-
-def _check_labels(y, X, name):
-    if y is None:
-        raise ValueError(f"{name} is required.")
-    y = column_or_1d(y, warn=True)
-    check_consistent_length(X, y)
-    if y.dtype.kind in "fc":
-        assert_all_finite(y, input_name=name)
-    return y
-
-
-def _check_percentiles(percentiles):
-    try:
-        qs = list(percentiles)
-    except TypeError:
-        raise ValueError(
-            f"percentiles must be a sequence of numbers in [0, 100], got {percentiles!r}."
-        ) from None
-    for q in qs:
-        if (
-            not isinstance(q, numbers.Real)
-            or isinstance(q, bool)
-            or not np.isfinite(q)
-            or not 0 <= q <= 100
-        ):
-            raise ValueError(f"percentiles must be numbers in [0, 100], got {q!r}.")
-    return qs
-
-
 def _summary(d, qs):
     values = np.percentile(d, qs) if qs else []
     return float(d.min()), float(d.mean()), {q: float(v) for q, v in zip(qs, values, strict=True)}
 
 
+@cites_yang
 def r_separation(
     X_train,
     y_train,
@@ -279,10 +237,7 @@ def r_separation(
     giving up the training point; hence ``robust_accuracy_ceiling`` bounds the robust
     accuracy of classifiers that are also astute on the training set.
 
-    References
-    ----------
-    .. [1] Y.-Y. Yang, C. Rashtchian, H. Zhang, R. Salakhutdinov, K. Chaudhuri,
-       "A Closer Look at Accuracy vs. Robustness", NeurIPS 2020.
+    %(references)s
 
     Examples
     --------
@@ -307,28 +262,23 @@ def r_separation(
     eps = 3.5, 2 eps = 7: separated = False
     share within 2 eps: train 0.45%, test 0.67% -> robust accuracy ceiling 99.33%
     """
-    check_norm(norm)
-    if eps is not None:
-        eps = check_eps(eps)
-    qs = _check_percentiles(percentiles)
-    check_chunk_bytes(chunk_bytes)
-    X_train = _check_points(X_train, "X_train")
-    y_train = _check_labels(y_train, X_train, "y_train")
-    classes, codes, _ = encode_labels(y_train)
+    norm, eps, _ = check_options(norm, eps, chunk_bytes, "r_separation")
+    qs = check_percentiles(percentiles, "r_separation")
+    X_train = check_points(X_train, "X_train")
+    y_train = check_labels(y_train, X_train, "y_train")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("X_test and y_test must be given together.")
+    if X_test is not None:
+        X_test = check_points(X_test, "X_test")
+        y_test = check_labels(y_test, X_test, "y_test")
+        check_n_features(X_test, X_train, "X_test", "X_train")
+    # One encoding for both sets: test labels absent from training get code -1.
+    classes, codes, q_codes = encode_labels(y_train, y_test)
     if len(classes) < 2:
         raise ValueError(
             f"y_train must contain at least 2 classes to measure separation, "
             f"got {len(classes)} class."
         )
-    if (X_test is None) != (y_test is None):
-        raise ValueError("X_test and y_test must be given together.")
-    if X_test is not None:
-        X_test = _check_points(X_test, "X_test")
-        y_test = _check_labels(y_test, X_test, "y_test")
-        if X_test.shape[1] != X_train.shape[1]:
-            raise ValueError(
-                f"X_test has {X_test.shape[1]} features but X_train has {X_train.shape[1]}."
-            )
 
     kw = {"norm": norm, "chunk_bytes": chunk_bytes, "device": device, "verbose": verbose}
     d_train = train_train(X_train, codes, **kw)
@@ -347,7 +297,6 @@ def r_separation(
     }
     d_test = None
     if X_test is not None:
-        _, _, q_codes = encode_labels(y_train, y_test)
         d_test = test_train(X_test, q_codes, X_train, codes, **kw)
         d_test.setflags(write=False)
         te_min, te_mean, te_pct = _summary(d_test, qs)

@@ -14,8 +14,14 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .._threat import check_eps
-from ._distances import check_chunk_bytes, check_norm, class_matrix, train_train
+from ._distances import class_matrix, train_train
+from ._validation import (
+    PARAMETER_CONSTRAINTS,
+    check_options,
+    cites_yang,
+    encode_labels,
+    point_dtype,
+)
 
 __all__ = ["RSeparation"]
 
@@ -29,6 +35,7 @@ def _flatten_images(X):
     return X
 
 
+@cites_yang
 class RSeparation(TransformerMixin, BaseEstimator):
     """Distances to the nearest training point of each class; the astute classifier.
 
@@ -81,10 +88,7 @@ class RSeparation(TransformerMixin, BaseEstimator):
     stays bounded by ``chunk_bytes``. Arrays with more than two dimensions (images) are
     flattened to ``(N, d)``. Ties in ``predict`` go to the first class in ``classes_``.
 
-    References
-    ----------
-    .. [1] Y.-Y. Yang, C. Rashtchian, H. Zhang, R. Salakhutdinov, K. Chaudhuri,
-       "A Closer Look at Accuracy vs. Robustness", NeurIPS 2020.
+    %(references)s
 
     Examples
     --------
@@ -115,6 +119,8 @@ class RSeparation(TransformerMixin, BaseEstimator):
     0.923
     """
 
+    _parameter_constraints = dict(PARAMETER_CONSTRAINTS)
+
     def __init__(self, norm="linf", eps=None, chunk_bytes=None, device=None):
         self.norm = norm
         self.eps = eps
@@ -125,12 +131,6 @@ class RSeparation(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
-
-    def _check_params(self):
-        check_norm(self.norm)
-        if self.eps is not None:
-            check_eps(self.eps)
-        check_chunk_bytes(self.chunk_bytes)
 
     def _options(self):
         return {"norm": self.norm, "chunk_bytes": self.chunk_bytes, "device": self.device}
@@ -150,17 +150,18 @@ class RSeparation(TransformerMixin, BaseEstimator):
         self : RSeparation
             Fitted transformer.
         """
-        self._check_params()
-        X, y = validate_data(self, _flatten_images(X), y, dtype=[np.float64, np.float32], order="C")
+        check_options(self.norm, self.eps, self.chunk_bytes, type(self).__name__)
+        X = _flatten_images(X)
+        X, y = validate_data(self, X, y, dtype=point_dtype(X), order="C")
         check_classification_targets(y)
-        classes, codes = np.unique(y, return_inverse=True)
+        classes, codes, _ = encode_labels(y)
         if len(classes) < 2:
             raise ValueError(
                 f"RSeparation needs at least 2 classes in y, got 1 class ({classes[0]!r})."
             )
         self.classes_ = classes
         self._fit_X = X
-        self._fit_codes = codes.reshape(-1).astype(np.int64)
+        self._fit_codes = codes
         self.train_distances_ = train_train(X, self._fit_codes, **self._options())
         self.r_ = float(self.train_distances_.min()) / 2.0
         self.separated_ = None if self.eps is None else bool(self.r_ > float(self.eps))
@@ -180,9 +181,8 @@ class RSeparation(TransformerMixin, BaseEstimator):
             Exact distances, columns ordered as ``classes_``.
         """
         check_is_fitted(self)
-        X = validate_data(
-            self, _flatten_images(X), reset=False, dtype=[np.float64, np.float32], order="C"
-        )
+        X = _flatten_images(X)
+        X = validate_data(self, X, reset=False, dtype=point_dtype(X), order="C")
         return class_matrix(X, self._fit_X, self._fit_codes, len(self.classes_), **self._options())
 
     def predict(self, X):

@@ -1,0 +1,95 @@
+"""TRADES on real MNIST (l_inf eps 0.3, K 40 steps of 0.01), as in the TRADES repository.
+
+Trains ``TRADESClassifier`` (beta 1 and/or 6) on the fixed 4,000-image training split of
+:func:`sklearn_robust.datasets.load_mnist_subset` with the reference's attack schedule
+(eps 0.3, 40 steps of 0.01 from ``x + 0.001 N(0, 1)``) and reports, on the 1,000 held-out
+images, clean accuracy, PGD-40 (step 0.01, uniform start) and AutoAttack. The reference
+figures (60,000 images, 100 epochs, SGD): clean 99.48, PGD-40 96.07, the best of all attacks
+92.46 (AutoAttack's table: 92.81).
+
+Nothing is tuned on the test points: the method's hyperparameters are the reference's;
+``--validate`` reports the same metrics on a 10% validation split of the training part
+instead of the test split (train on the other 90%), for choosing ``--epochs`` or ``--lr``.
+The network is the library's ``SmallCNN`` (two blocks of two 3x3 convolutions, 32 and 64
+channels, one hidden layer of 256; the reference's has two hidden layers of 200), Adam.
+
+Run:  python examples/mnist_trades.py [--betas 1 6] [--epochs 10] [--auto-version standard]
+      [--validate] [--threads 2] [--out table.md] [--smoke]
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _mnist import (  # noqa: E402
+    adversarial_accuracy,
+    mnist_split,
+    percent,
+    validation_split,
+    write_markdown,
+)
+
+from sklearn_robust import TRADESClassifier  # noqa: E402
+
+COLUMNS = [
+    ("method", "method", "{}"), ("epochs", "epochs", "{}"), ("eval_on", "evaluated on", "{}"),
+    ("clean", "clean", "{:.2f}"), ("pgd", "PGD-40", "{:.2f}"), ("auto", "AutoAttack", "{:.2f}"),
+    ("fit_s", "fit s", "{:.0f}"), ("eval_s", "eval s", "{:.0f}"),
+]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--betas", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--eps", type=float, default=0.3)
+    parser.add_argument("--auto-version", default="standard", choices=["standard", "fast"])
+    parser.add_argument("--validate", action="store_true",
+                        help="evaluate on a validation split of the training part")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--smoke", action="store_true", help="tiny budgets, for the tests")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    X_train, X_test, y_train, y_test = mnist_split(args.seed, smoke=args.smoke)
+    eval_on = f"test ({len(X_test):,})"
+    if args.validate:
+        X_train, X_test, y_train, y_test = validation_split(X_train, y_train, args.seed)
+        eval_on = f"validation ({len(X_test)})"
+    steps, step, epochs, pgd_steps = 40, 0.01, args.epochs, 40
+    version = args.auto_version
+    if args.smoke:
+        steps, epochs, pgd_steps, version = 2, 1, 3, "fast"
+    rows = []
+    for beta in args.betas:
+        clf = TRADESClassifier(eps=args.eps, beta=beta, attack_steps=steps, step_size=step,
+                               bounds=(0.0, 1.0), max_epochs=epochs, lr=args.lr,
+                               random_state=args.seed)
+        start = time.perf_counter()
+        clf.fit(X_train, y_train)
+        fit_s = time.perf_counter() - start
+        clean = clf.score(X_test, y_test)
+        pgd = adversarial_accuracy(clf, X_test, y_test, args.eps, "pgd", steps=pgd_steps,
+                                   step_size=step, seed=args.seed)
+        auto = adversarial_accuracy(clf, X_test, y_test, args.eps, "auto", seed=args.seed,
+                                    version=version)
+        rows.append({"method": f"TRADES(beta {beta:g})", "epochs": epochs, "eval_on": eval_on,
+                     "clean": percent(clean), "pgd": percent(pgd), "auto": percent(auto),
+                     "fit_s": fit_s, "eval_s": time.perf_counter() - start - fit_s})
+        print(rows[-1], flush=True)
+    rows.append({"method": "published (60k, 100 ep.)", "epochs": 100, "eval_on": "test (10,000)",
+                 "clean": 99.48, "pgd": 96.07, "auto": 92.81, "fit_s": float("nan"),
+                 "eval_s": float("nan")})
+    write_markdown(rows, COLUMNS, args.out)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,268 @@
+"""FAB (Croce & Hein 2020): the fast adaptive boundary attack, untargeted and targeted.
+
+A minimum-norm attack: it walks to the decision boundary of the classifier linearised at
+the current iterate, biased towards the original point, and steps back once it is
+adversarial, so it finds adversarial points close to ``x``. Here a point counts as broken
+as soon as an adversarial point within ``eps`` is found, and then leaves the search.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..utils import check_fraction, check_int, check_positive, per_sample
+from ._base import Attack
+from ._boundary import boundary_step
+from ._checks import check_gradient_rows, input_gradient
+from ._docs import docs
+
+
+def _top_other_classes(logits, y, n):
+    """The ``n`` classes other than ``y`` with the highest logits, best first."""
+    others = logits.scatter(1, y[:, None], -float("inf"))
+    return others.argsort(dim=1, descending=True)[:, :n]
+
+
+@docs
+class FAB(Attack):
+    """FAB: fast adaptive boundary attack (minimum norm), untargeted.
+
+    Each iteration linearises the classifier at the iterate ``x_i`` and picks the class
+    ``s`` whose linearised boundary ``f_s - f_y = 0`` is closest (in the dual norm of the
+    gradient difference). It then computes the least-norm steps ``delta_i`` from ``x_i``
+    and ``delta_o`` from the original ``x`` onto that hyperplane inside the input box
+    (an exact projection, see ``_boundary.boundary_step``), and moves to the box-clipped
+    ``(1 - a)(x_i + eta delta_i) + a(x + eta delta_o)`` with
+    ``a = min(||delta_i|| / (||delta_i|| + ||delta_o||), alpha_max)``: a step biased
+    towards ``x``, which keeps the found points close to it. An adversarial iterate is
+    recorded, then pulled back towards ``x`` (``x + beta (x_i - x)``) to search for a
+    closer one. The first run starts at ``x``; each restart from a random point at
+    distance ``min(best, eps) / 2``, where ``best`` is the smallest adversarial
+    distance found so far.
+
+    A point is broken when an adversarial point within ``eps`` is found; it then leaves
+    the search (the smaller norms FAB would go on to find do not change robust accuracy
+    at ``eps``). Every point returns its closest adversarial point projected onto the
+    ball and the bounds (the point itself when none was found). Points already
+    misclassified are returned unchanged. Untargeted FAB differentiates every class's
+    logit: ``C`` backward passes per iteration.
+
+    Parameters
+    ----------
+    threat : ThreatModel
+        Norm (``'linf'`` or ``'l2'``), ``eps`` and bounds.
+    steps : int, default=100
+        Iterations per run (``n_iter`` in Croce & Hein's code).
+    restarts : int, default=1
+        Runs, each on the points not yet broken; all but the first from a random start.
+    alpha_max : float, default=0.1
+        Largest weight of the step from the original point.
+    eta : float, default=1.05
+        Overshoot of the steps onto the linearised boundary.
+    beta : float, default=0.9
+        Backward step: an adversarial iterate ``x_i`` becomes ``x + beta (x_i - x)``.
+    %(attack_kwargs)s
+
+    See Also
+    --------
+    FABTargeted : FAB towards the most likely other classes, one run each.
+
+    %(fab_refs)s
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust import ThreatModel
+    >>> from sklearn_robust.attacks import FAB
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> model = torch.nn.Linear(4, 3)
+    >>> X = torch.rand(8, 4)
+    >>> y = model(X).argmax(dim=1)
+    >>> attack = FAB(ThreatModel(eps=0.5, bounds=(0, 1)), steps=10, random_state=0)
+    >>> X_adv = attack(model, X, y)
+    >>> bool(attack.threat.contains(X_adv, X).all())
+    True
+    >>> bool((model(X_adv).argmax(dim=1) != y).any())
+    True
+    """
+
+    name = "fab"
+    schedule_params = ("steps", "restarts")
+
+    def __init__(self, threat, *, steps=100, restarts=1, alpha_max=0.1, eta=1.05, beta=0.9,
+                 **kwargs):
+        super().__init__(threat, **kwargs)
+        caller = type(self).__name__
+        self.steps = check_int(steps, "steps", caller)
+        self.restarts = check_int(restarts, "restarts", caller)
+        self.alpha_max = check_fraction(alpha_max, "alpha_max", caller)
+        self.eta = check_positive(eta, "eta", caller)
+        self.beta = check_fraction(beta, "beta", caller)
+
+    def perturb(self, module, x, y, generator):
+        """Adversarial points for one batch (see :meth:`Attack.perturb`)."""
+        with torch.no_grad():
+            logits = module(x)
+        best = x.clone()
+        best_dist = torch.full((x.shape[0],), float("inf"), dtype=x.dtype, device=x.device)
+        standing = logits.argmax(dim=1) == y  # misclassified points are left as they are
+        for run, target in enumerate(self._runs(logits, y)):
+            rows = (standing & (best_dist > self.threat.eps)).nonzero().squeeze(1)
+            if rows.numel() == 0:
+                break
+            tgt = None if target is None else target[rows]
+            radius = best_dist[rows].clamp(max=self.threat.eps) / 2 if run else None
+            x_adv, dist = self._run(module, x[rows], y[rows], tgt, radius, generator)
+            better = dist < best_dist[rows]
+            best[rows[better]] = x_adv[better]
+            best_dist[rows[better]] = dist[better]
+        return self.threat.project(best, x)
+
+    def _runs(self, logits, y):
+        # One run per restart; ``None`` is the untargeted run (closest boundary).
+        return [None] * self.restarts
+
+    def _boundary(self, module, x, y, target, check):
+        """Value and input gradient of ``f_s - f_y`` at ``x``, ``s`` the chosen class."""
+        x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            logits = module(x)
+            z_y = logits.gather(1, y[:, None]).squeeze(1)
+            if target is not None:
+                diff = logits.gather(1, target[:, None]).squeeze(1) - z_y
+                return diff.detach(), input_gradient(diff.sum(), x, self.name.upper(),
+                                                     check=check)
+            # All the logits' gradients (one backward pass each), then the closest plane.
+            n_classes = logits.shape[1]
+            grads = torch.stack([
+                input_gradient(logits[:, k].sum(), x, self.name.upper(), check=False,
+                               retain_graph=k < n_classes - 1)
+                for k in range(n_classes)
+            ], dim=1)
+        rows = torch.arange(x.shape[0], device=x.device)
+        diffs = logits.detach() - z_y.detach()[:, None]
+        grad_diffs = grads - grads[rows, y][:, None]
+        dual = 1 if self.threat.norm == "linf" else 2
+        dist = diffs.abs() / (grad_diffs.flatten(2).norm(p=dual, dim=2) + 1e-12)
+        dist.scatter_(1, y[:, None], float("inf"))
+        s = dist.argmin(dim=1)
+        grad = grad_diffs[rows, s]
+        if check:
+            grad = check_gradient_rows(grad, self.name.upper())
+        return diffs.gather(1, s[:, None]).squeeze(1), grad
+
+    def _run(self, module, x, y, target, radius, generator):
+        """One FAB run. Returns the closest adversarial points found and their distances."""
+        threat = self.threat
+        bounds = threat.bounds_like(x)
+        low, high = (None, None) if bounds is None else bounds
+        low_f = None if low is None else low.expand_as(x[:1]).flatten(1)
+        high_f = None if high is None else high.expand_as(x[:1]).flatten(1)
+        x_cur = x.clone() if radius is None else self._random_start(x, radius, generator)
+        best = x.clone()
+        best_dist = torch.full((x.shape[0],), float("inf"), dtype=x.dtype, device=x.device)
+        act = torch.arange(x.shape[0], device=x.device)  # points not broken within eps
+        for k in range(self.steps):
+            x_act, y_act = x[act], y[act]
+            t_act = None if target is None else target[act]
+            value, w = self._boundary(module, x_cur, y_act, t_act, check=k == 0)
+            w = w.flatten(1)
+            b_orig = value + (w * (x_act - x_cur).flatten(1)).sum(dim=1)
+            steps = boundary_step(torch.cat([x_cur.flatten(1), x_act.flatten(1)]),
+                                  torch.cat([w, w]), torch.cat([value, b_orig]),
+                                  low_f, high_f, threat.norm).view(2, *x_cur.shape)
+            d_cur, d_orig = threat.norms(steps[0]), threat.norms(steps[1])
+            a = (d_cur / (d_cur + d_orig).clamp_min(1e-12)).clamp(0, self.alpha_max)
+            a = per_sample(a, x_cur)
+            x_cur = threat.clamp((1 - a) * (x_cur + self.eta * steps[0])
+                                 + a * (x_act + self.eta * steps[1]), bounds)
+            with torch.no_grad():
+                adversarial = module(x_cur).argmax(dim=1) != y_act
+            dist = threat.distance(x_cur, x_act)
+            closer = adversarial & (dist < best_dist[act])
+            best[act[closer]] = x_cur[closer]
+            best_dist[act[closer]] = dist[closer]
+            back = per_sample(adversarial, x_cur)
+            x_cur = torch.where(back, x_act + self.beta * (x_cur - x_act), x_cur)
+            keep = best_dist[act] > threat.eps
+            if not bool(keep.all()):
+                act, x_cur = act[keep], x_cur[keep]
+                if act.numel() == 0:
+                    break
+        return best, best_dist
+
+    def _random_start(self, x, radius, generator):
+        # A random direction scaled to norm ``radius`` (``min(best, eps) / 2``).
+        if self.threat.norm == "linf":
+            noise = 2 * torch.rand(x.shape, generator=generator, device=x.device,
+                                   dtype=x.dtype) - 1
+        else:
+            noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        noise = noise / per_sample(self.threat.norms(noise).clamp_min(1e-12), x)
+        return self.threat.clamp(x + per_sample(radius, x) * noise)
+
+
+@docs
+class FABTargeted(FAB):
+    """FAB-T: FAB towards each of the most likely other classes in turn.
+
+    The targets of a point are the ``n_target_classes`` classes other than its label
+    with the highest clean logits, best first; each run (``restarts`` per target) steps
+    onto the linearised boundary between the label and its target only, one backward
+    pass per iteration, and attacks only the points no earlier run has broken. A point
+    counts as broken when it is misclassified (as any class) within ``eps``. This is the
+    third stage of AutoAttack's ``'standard'`` version (9 targets, 100 iterations).
+
+    Parameters
+    ----------
+    threat : ThreatModel
+        Norm (``'linf'`` or ``'l2'``), ``eps`` and bounds.
+    n_target_classes : int, default=9
+        Target classes per point, capped at ``n_classes - 1``.
+    steps : int, default=100
+        Iterations per run.
+    restarts : int, default=1
+        Runs per target class; all but the first from a random start.
+    alpha_max, eta, beta : float
+        As in :class:`FAB` (defaults 0.1, 1.05, 0.9).
+    %(attack_kwargs)s
+
+    See Also
+    --------
+    FAB : The untargeted attack, and the algorithm.
+    AutoAttack : APGD-CE, APGD-T, FAB-T and Square as a cascade.
+
+    %(fab_refs)s
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust import ThreatModel
+    >>> from sklearn_robust.attacks import FABTargeted
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> model = torch.nn.Linear(4, 5)
+    >>> X = torch.rand(8, 4)
+    >>> threat = ThreatModel(eps=1.0, norm="l2", bounds=(0, 1))
+    >>> fab_t = FABTargeted(threat, n_target_classes=2, steps=10, random_state=0)
+    >>> X_adv = fab_t(model, X, model(X).argmax(dim=1))
+    >>> bool((threat.distance(X_adv, X) <= 1.0 + 1e-6).all())
+    True
+    """
+
+    name = "fab-t"
+
+    def __init__(self, threat, *, n_target_classes=9, steps=100, restarts=1, **kwargs):
+        super().__init__(threat, steps=steps, restarts=restarts, **kwargs)
+        self.n_target_classes = check_int(n_target_classes, "n_target_classes",
+                                          type(self).__name__)
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(threat={self.threat!r}, "
+                f"n_target_classes={self.n_target_classes})")
+
+    def _runs(self, logits, y):
+        n_targets = min(self.n_target_classes, logits.shape[1] - 1)
+        targets = _top_other_classes(logits, y, n_targets)
+        return [targets[:, rank] for rank in range(n_targets) for _ in range(self.restarts)]
