@@ -124,3 +124,40 @@ def test_digits_recipe_set_changes_one_setting(capsys):
     assert "'method': 'at'" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         _main("digits_recipe")(["--smoke", "--set", "ls 0.2"])
+
+
+
+def _run_restoring_threads(name, argv):
+    """``main(argv)`` of an example that sets torch's thread count, which is restored."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        return _main(name)(argv)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_mnist_separation_smoke(tmp_path):
+    out = tmp_path / "sep.md"
+    (row,) = _main("mnist_separation")(["--smoke", "--out", str(out)])
+    assert row["norm"] == "linf" and 0 < row["tt_min"] <= row["tt_mean"] <= 1
+    assert "train-train min" in out.read_text()
+
+
+def test_mnist_trades_smoke(tmp_path):
+    out = tmp_path / "trades.md"
+    measured, published = _run_restoring_threads("mnist_trades", ["--smoke", "--out", str(out)])
+    assert 0 <= measured["auto"] <= measured["pgd"] + 1e-9 <= measured["clean"] + 1e-9 <= 100
+    assert published["clean"] == 99.48
+    assert "AutoAttack" in out.read_text()
+
+
+def test_mnist_yang_table_smoke(tmp_path):
+    out = tmp_path / "yang.md"
+    rows = _run_restoring_threads("mnist_yang_table", ["--smoke", "--out", str(out)])
+    assert [row["method"].split()[0] for row in rows] == ["Natural", "GR"]
+    for row in rows:
+        assert 0 <= row["adv"] <= row["test"] <= 100
+        assert row["lip_yang"] >= 0 and row["lip_best"] >= 0
+    assert "test lip (yang2020)" in out.read_text()
