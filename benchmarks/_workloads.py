@@ -1,4 +1,9 @@
-"""Workloads shared by the benchmarks: image-like data built from scikit-learn's digits.
+"""Workloads shared by the benchmarks: real MNIST, and image-like data built from digits.
+
+``real_mnist(seed)`` is the fixed stratified 4,000 / 1,000 split of the 5,000 real MNIST
+images of :func:`sklearn_robust.datasets.load_mnist_subset` (the split of
+``examples/_mnist.py``): the attack and training benchmarks run on it. The synthetic
+sets below are for sizes beyond 5,000 (the separation benchmark).
 
 ``mnist_like(n)`` makes ``n`` MNIST-shaped points (784 features in [0, 1], 10 classes)
 without downloading anything: each is one of scikit-learn's 1,797 8x8 digits, upsampled
@@ -21,6 +26,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from sklearn_robust.datasets import load_mnist_subset
+
+
+def real_mnist(seed=0):
+    """``X_train, X_test, y_train, y_test``: real MNIST (N, 1, 28, 28) in [0, 1], 4,000 / 1,000."""
+    bunch = load_mnist_subset()
+    return train_test_split(bunch.images, bunch.target, train_size=4000, test_size=1000,
+                            stratify=bunch.target, random_state=seed)
 
 
 def mnist_like(n, seed=0, batch=4096):

@@ -21,17 +21,19 @@ HERE = Path(__file__).resolve().parent
 
 FULL = [
     ["bench_training.py", "--workload", "digits", "--epochs", "2", "--repeats", "3"],
-    ["bench_training.py", "--workload", "synthetic28", "--epochs", "1", "--repeats", "2",
+    ["bench_training.py", "--workload", "mnist", "--epochs", "1", "--repeats", "2",
      "--methods", "natural", "trades"],
     ["bench_attacks.py", "--repeats", "3"],
     ["bench_separation.py", "--sizes", "5000", "20000", "60000", "--repeats", "3"],
     ["bench_scaling.py", "--repeats", "2"],
+    ["bench_distributed.py", "--epochs", "2", "--repeats", "2"],
 ]
 QUICK = [
     ["bench_training.py", "--epochs", "1", "--repeats", "1", "--methods", "natural", "trades"],
     ["bench_attacks.py", "--quick", "--repeats", "1"],
     ["bench_separation.py", "--quick"],
     ["bench_scaling.py", "--quick"],
+    ["bench_distributed.py", "--smoke"],
 ]
 
 

@@ -150,9 +150,10 @@ def test_auto_counts_with_eps_zero():
 
 
 # ---------------------------------------------------------------------------- the model
+@pytest.mark.parametrize("norm", ["linf", "l2", "l1"])
 @pytest.mark.parametrize("train_mode", [True, False])
 @pytest.mark.parametrize("name", NAMES)
-def test_model_and_global_rng_untouched(name, train_mode):
+def test_model_and_global_rng_untouched(name, train_mode, norm):
     X, y = toy_data()
     model = small_mlp()
     model.train(train_mode)
@@ -166,7 +167,8 @@ def test_model_and_global_rng_untouched(name, train_mode):
     torch.manual_seed(123)
     rng = torch.get_rng_state()
 
-    run(make_quiet(name, ThreatModel(eps=0.3, bounds=(0, 1)), random_state=0), model, X, y)
+    threat = ThreatModel(eps=0.3, norm=norm, bounds=(0, 1))
+    run(make_quiet(name, threat, random_state=0), model, X, y)
 
     assert torch.equal(torch.get_rng_state(), rng)
     after = model.state_dict()

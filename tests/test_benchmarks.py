@@ -35,6 +35,15 @@ def test_attack_benchmark_smoke():
         assert t_ours > 0 and t_ref > 0 and 0 <= s_ours <= 1 and 0 <= s_ref <= 1
 
 
+def test_autoattack_benchmark_on_real_mnist_matches_torchattacks():
+    rows = load("bench_autoattack").main(["--data", "mnist", "--n", "20", "--norm", "linf",
+                                          "--model", "natural", "--threads", "1"])
+    assert [r["row"] for r in rows] == ["ours", "ta-standard", "ta-shipped"]
+    ours, ta = rows[0]["robust"], rows[1]["robust"]
+    assert all(r["model"] == "mnist/natural" and 0 <= r["robust"] <= 1 for r in rows)
+    assert abs(ours - ta) <= 0.05  # one point of 20
+
+
 def test_separation_benchmark_smoke():
     rows = load("bench_separation").main(["--quick"])
     assert [r["n"] for r in rows] == [600, 1500]
@@ -71,3 +80,19 @@ def test_run_all_runs_a_quick_benchmark(capsys):
     assert run_all.main(["--quick", "--only", "bench_scaling"]) == 0
     out = capsys.readouterr().out
     assert "$ python benchmarks/bench_scaling.py --quick" in out and "load before" in out
+
+
+def test_attack_benchmark_runs_on_real_mnist():
+    rows = load("bench_attacks").main(["--quick", "--repeats", "1", "--workload", "mnist",
+                                       "--attacks", "pgd"])
+    ((workload, kind, t_ours, t_ref, s_ours, s_ref),) = rows
+    assert (workload, kind) == ("mnist", "pgd") and t_ours > 0 and t_ref > 0
+    assert 0 <= s_ours <= 1 and 0 <= s_ref <= 1
+
+
+def test_real_mnist_workload_is_the_fixed_stratified_split():
+    workloads = load("_workloads")
+    X_train, X_test, y_train, y_test = workloads.real_mnist(seed=0)
+    assert X_train.shape == (4000, 1, 28, 28) and X_test.shape == (1000, 1, 28, 28)
+    assert np.bincount(y_train).tolist() == [400] * 10
+    assert np.bincount(y_test).tolist() == [100] * 10

@@ -161,3 +161,32 @@ def test_mnist_yang_table_smoke(tmp_path):
         assert 0 <= row["adv"] <= row["test"] <= 100
         assert row["lip_yang"] >= 0 and row["lip_best"] >= 0
     assert "test lip (yang2020)" in out.read_text()
+
+
+def test_defaults_study_smoke(tmp_path):
+    out = tmp_path / "defaults.md"
+    result = _run_restoring_threads("defaults_study", ["--smoke", "--out", str(out)])
+    summary = result["summary"]
+    assert [(row["dataset"], row["method"]) for row in summary] == [
+        (d, m) for d in ("digits", "breast_cancer", "wine")
+        for m in ("Natural", "GR", "SCORE", "TRADES")]
+    for row in result["grid"]:
+        assert all(_is_fraction(v) for v in row["val_clean"] + row["val_robust"])
+        assert all(r <= c for r, c in zip(row["val_robust"], row["val_clean"], strict=True))
+    # one chosen value per method and data set; the default is always evaluated
+    for dataset, method in {(r["dataset"], r["method"]) for r in result["grid"]}:
+        rows = [r for r in result["grid"] if (r["dataset"], r["method"]) == (dataset, method)]
+        assert sum(r["chosen"] for r in rows) == 1 and sum(r["default"] for r in rows) == 1
+    for row in summary:
+        for which in ("default", "chosen"):
+            for clean, pgd20, pgd50 in zip(row[f"{which}_clean"], row[f"{which}_pgd20"],
+                                           row[f"{which}_pgd50"], strict=True):
+                assert 0 <= pgd20 <= clean <= 1 and 0 <= pgd50 <= clean
+        assert row["delta_pgd20"] == pytest.approx(
+            np.subtract(row["chosen_pgd20"], row["default_pgd20"]).tolist())
+    from sklearn_robust import GRClassifier
+
+    gr = next(r for r in summary if r["method"] == "GR")  # the default is read from the code
+    assert gr["default_setting"] == f"lam {GRClassifier().lam:g}, h {GRClassifier().h:g}"
+    text = out.read_text()
+    assert "val PGD-20" in text and "PGD-50x3, chosen" in text

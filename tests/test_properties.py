@@ -1,6 +1,6 @@
 """Property tests of the threat model's geometry and of the attacks built on it.
 
-Over norms (l_inf, l_2), radii in [0, 1], bounds (none, a scalar pair, per-feature arrays
+Over norms (l_inf, l_2, l_1), radii in [0, 1], bounds (none, a scalar pair, per-feature arrays
 with low <= high, some features pinned) and sample shapes ((d,) rows and (c, h, w)
 images): every adversarial point of PGD, FGSM, APGD (and Square for l_inf) lies in the
 eps-ball intersected with the bounds; ``project`` is idempotent and lands there; so does
@@ -32,7 +32,7 @@ N_CLASSES = 3
 @st.composite
 def problems(draw):
     """``(threat, x, seed)``: a threat model and a batch lying inside its bounds."""
-    norm = draw(st.sampled_from(["linf", "l2"]))
+    norm = draw(st.sampled_from(["linf", "l2", "l1"]))
     eps = draw(st.one_of(st.just(0.0), st.floats(0.0, 1.0, allow_nan=False, width=32)))
     n = draw(st.integers(1, 4))
     sample_shape = draw(st.sampled_from([(1,), (5,), (1, 3, 3), (2, 2, 3)]))
@@ -94,8 +94,6 @@ ATTACKS = {
 @given(problem=problems())
 def test_adversarial_points_stay_in_ball_and_bounds(name, problem):
     threat, x, seed = problem
-    if name == "square" and threat.norm != "linf":
-        return  # Square exists for l_inf only (its refusal of l_2 is tested elsewhere)
     model = model_for(x, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -13,6 +13,7 @@ import math
 import torch
 
 from ..utils import StrOptions, check_fraction, check_int, check_scalar_param, per_sample
+from ._apgd_l1 import check_shrinking_eps, run_l1
 from ._base import Attack, margin_fooled
 from ._checks import input_gradient
 from ._docs import docs
@@ -98,7 +99,7 @@ class APGD(Attack):
     Parameters
     ----------
     threat : ThreatModel
-        Norm (``'linf'`` or ``'l2'``), ``eps`` and bounds.
+        Norm (``'linf'``, ``'l2'`` or ``'l1'``), ``eps`` and bounds.
     loss : {'ce', 'dlr'}, default='ce'
         Cross-entropy or the difference of logits ratio. DLR needs at least 3 classes;
         with fewer, cross-entropy is used and a ``UserWarning`` says so.
@@ -115,7 +116,18 @@ class APGD(Attack):
         Forward and backward passes averaged per iteration (expectation over
         transformation, ``eot_iter`` in Croce & Hein's code): 20 in AutoAttack's
         ``'rand'`` version, for randomised models.
+    shrinking_eps : bool, default=False
+        ``norm='l1'`` only: run 30 %, 30 % and 40 % of the steps at radii ``3 eps``,
+        ``2 eps`` and ``eps``, each phase from the previous one's best point
+        (AutoAttack's ``use_largereps``, on in its l_1 ``'standard'`` version). Needs
+        ``steps >= 2``.
     %(attack_kwargs)s
+
+    Notes
+    -----
+    Under ``norm='l1'`` the run is l1-APGD (Croce & Hein 2021): sparse steps whose
+    sparsity and step size adapt to the sparsity of the best point, no momentum (so
+    ``rho`` and ``momentum`` are not used); see ``_apgd_l1.py`` for the schedule.
 
     See Also
     --------
@@ -143,7 +155,7 @@ class APGD(Attack):
     schedule_params = ("steps", "restarts")
 
     def __init__(self, threat, *, loss="ce", steps=100, restarts=1, rho=0.75,
-                 momentum=0.75, eot_iter=1, **kwargs):
+                 momentum=0.75, eot_iter=1, shrinking_eps=False, **kwargs):
         super().__init__(threat, **kwargs)
         caller = type(self).__name__
         self.loss = check_scalar_param(loss, "loss", [StrOptions({"ce", "dlr"})], caller)
@@ -152,6 +164,7 @@ class APGD(Attack):
         self.rho = check_fraction(rho, "rho", caller)
         self.momentum = check_fraction(momentum, "momentum", caller)
         self.eot_iter = check_int(eot_iter, "eot_iter", caller)
+        self.shrinking_eps = check_shrinking_eps(shrinking_eps, threat, self.steps, caller)
         self.name = f"apgd-{loss}"
 
     @property
@@ -201,6 +214,8 @@ class APGD(Attack):
         standing. Every point's trajectory is its own (per-sample step sizes and
         checkpoints), so this changes no result, only the cost.
         """
+        if self.threat.norm == "l1":  # l1-APGD: its own step and schedule
+            return run_l1(self, module, x, y, loss_fn, generator, _loss_and_grad)
         threat = self.threat
         bounds = threat.bounds_like(x)
         n = x.shape[0]

@@ -24,16 +24,27 @@ VERSIONS = {
 }
 
 
-def _stages(threat, version, budget):
+# AutoAttack's l_1 'standard' (set_version in autoattack/autoattack.py): APGD-CE with 5
+# restarts, APGD-T on 5 targets, both with use_largereps (radii 3, 2, 1 times eps).
+L1_STANDARD = {"apgd_restarts": 5, "apgd_targets": 5}
+
+
+def _stages(threat, version, budget, explicit_targets=False):
     """The stage list of ``version`` with ``budget``, in AutoAttack's order."""
     steps, targets = budget["steps"], budget["n_target_classes"]
     if version == "rand":  # expectation over transformation, no targeted or black-box stage
         return [(f"apgd-{loss}", APGD(threat, loss=loss, steps=steps,
                                       eot_iter=budget["eot_iter"]))
                 for loss in ("ce", "dlr")]
+    l1 = threat.norm == "l1"
+    restarts, apgd_targets = 1, targets
+    if l1 and version == "standard":
+        restarts = L1_STANDARD["apgd_restarts"]
+        apgd_targets = targets if explicit_targets else L1_STANDARD["apgd_targets"]
+    apgd = {"steps": steps, "shrinking_eps": l1}
     return [
-        ("apgd-ce", APGD(threat, loss="ce", steps=steps)),
-        ("apgd-t", APGDTargeted(threat, n_target_classes=targets, steps=steps)),
+        ("apgd-ce", APGD(threat, loss="ce", restarts=restarts, **apgd)),
+        ("apgd-t", APGDTargeted(threat, n_target_classes=apgd_targets, **apgd)),
         ("fab-t", FABTargeted(threat, n_target_classes=targets, steps=steps)),
         # 'standard' keeps the p schedule of a 10000-query run (resc_schedule=False);
         # the fast preset stretches it over its few queries so the windows still shrink.
@@ -58,6 +69,15 @@ class AutoAttack(Cascade):
     models: APGD-CE and APGD-DLR, 100 iterations, each gradient the mean of 20 samples
     (expectation over transformation). ``version='fast'`` is *not* AutoAttack but a
     quick preset of the same stages: 20 iterations, 3 targets, 500 queries.
+
+    Under ``norm='l1'`` the stages are l_1 ones, with the budgets of AutoAttack's l_1
+    ``'standard'`` version (Croce & Hein 2021): l1-APGD-CE with 5 restarts and l1-APGD-T
+    on 5 targets, both with ``shrinking_eps`` (30/30/40 % of the steps at 3, 2, 1 times
+    eps: ``use_largereps``), FAB-T (l_1, 9 targets) and Square l_1
+    (:class:`Square` under l_1, 5000 queries).
+    ``n_target_classes`` given explicitly sets both targeted stages. ``'fast'`` under
+    l_1 keeps ``shrinking_eps`` with one restart; ``'rand'`` runs plain l1-APGD, as
+    AutoAttack does.
 
     Fallbacks and checks, each announced by a ``UserWarning``: with 2 classes the APGD-T
     stage is skipped; with 3 classes it runs untargeted APGD-DLR (see
@@ -124,7 +144,9 @@ class AutoAttack(Cascade):
                            ("n_queries", n_queries)):
             if value is not None:
                 budget[key] = check_int(value, key, "AutoAttack")
-        super().__init__(threat, _stages(threat, version, budget), **kwargs)
+        super().__init__(threat, _stages(threat, version, budget,
+                                         explicit_targets=n_target_classes is not None),
+                         **kwargs)
 
     @property
     def expects_randomness(self):

@@ -1,4 +1,4 @@
-"""The smallest step onto a hyperplane inside a box, in the l_inf and l_2 norms (FAB's core).
+"""The smallest step onto a hyperplane inside a box, in the l_inf, l_2 and l_1 norms (FAB's core).
 
 For points ``x`` (rows), hyperplanes ``b + <w, delta> = 0`` and the box
 ``low <= x + delta <= high``, :func:`boundary_step` returns the ``delta`` of least norm.
@@ -7,8 +7,11 @@ the hyperplane, the reachable value of ``<w, delta>`` at level ``tau`` is
 ``g(tau) = sum_j c_j min(tau, beta_j)`` (l_inf: ``c = |w|``, ``beta`` the room to the
 box; l_2: ``c = w^2``, ``beta = room / |w|``, from the KKT conditions
 ``delta = clip(tau w)``). ``g`` is piecewise linear and increasing, so sorting the
-breakpoints ``beta`` solves ``g(tau) = r`` exactly. A hyperplane the box cannot reach
-gets the box's farthest corner towards it.
+breakpoints ``beta`` solves ``g(tau) = r`` exactly. l_1 is a fractional knapsack: a unit
+of l_1 spent on coordinate ``j`` buys ``|w_j|`` of ``<w, delta>``, so the coordinates are
+filled to the box in decreasing ``|w_j|`` until ``r`` is reached, the last one partly
+(exact; with ties any split is optimal). A hyperplane the box cannot reach gets the
+box's farthest corner towards it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,20 @@ def _solve_level(c, beta, r):
     return torch.where(inside, tau, torch.full_like(tau, float("inf"))).squeeze(1)
 
 
+def _knapsack(size, room, r):
+    """Per row, the amounts ``a_j`` in ``[0, room_j]`` of least sum with ``sum size_j a_j = r``."""
+    order = size.argsort(dim=1, descending=True)
+    s, cap = size.gather(1, order), room.gather(1, order)
+    gain = s * cap
+    reach = gain.cumsum(dim=1)
+    before = reach - gain
+    r = r[:, None]
+    part = ((r - before) / s.clamp_min(1e-30)).clamp(min=0)
+    amount = torch.where(reach <= r, cap, torch.where(before < r, torch.minimum(part, cap),
+                                                         torch.zeros_like(cap)))
+    return torch.zeros_like(amount).scatter(1, order, amount)
+
+
 def boundary_step(x, w, b, low, high, norm):
     """Least-norm ``delta`` with ``b + <w, delta> = 0`` and ``low <= x + delta <= high``.
 
@@ -49,7 +66,7 @@ def boundary_step(x, w, b, low, high, norm):
         The hyperplane's value at each point.
     low, high : torch.Tensor broadcastable to (N, D), or None
         The box (None: unbounded).
-    norm : {'linf', 'l2'}
+    norm : {'linf', 'l2', 'l1'}
         The norm of ``delta`` to minimise.
 
     Returns
@@ -65,6 +82,10 @@ def boundary_step(x, w, b, low, high, norm):
     tensor([[0.5000, 0.5000]])
     >>> boundary_step(x, w, b, None, torch.tensor(0.5), "l2")  # the box caps delta_2
     tensor([[0.5000, 0.5000]])
+    >>> boundary_step(x, w, b, None, torch.tensor(0.5), "l1")  # delta_2 first, then delta_1
+    tensor([[0.5000, 0.5000]])
+    >>> boundary_step(x, w, b, None, None, "l1")  # one coordinate, the largest |w_j|
+    tensor([[0.0000, 0.6667]])
     """
     toward = w * torch.sign(-b)[:, None]  # <toward, delta> must reach r = |b|
     r = b.abs()
@@ -73,6 +94,8 @@ def boundary_step(x, w, b, low, high, norm):
     room_down = (x - low) if low is not None else torch.full_like(x, _FAR)
     room = torch.where(up, room_up, room_down).clamp(0, _FAR)
     size = toward.abs()
+    if norm == "l1":
+        return torch.sign(toward) * _knapsack(size, room, r)
     if norm == "linf":
         tau = _solve_level(size, room, r)
         return torch.sign(toward) * torch.minimum(tau[:, None], room)

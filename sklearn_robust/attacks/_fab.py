@@ -50,7 +50,7 @@ class FAB(Attack):
     Parameters
     ----------
     threat : ThreatModel
-        Norm (``'linf'`` or ``'l2'``), ``eps`` and bounds.
+        Norm (``'linf'``, ``'l2'`` or ``'l1'``), ``eps`` and bounds.
     steps : int, default=100
         Iterations per run (``n_iter`` in Croce & Hein's code).
     restarts : int, default=1
@@ -143,7 +143,7 @@ class FAB(Attack):
         rows = torch.arange(x.shape[0], device=x.device)
         diffs = logits.detach() - z_y.detach()[:, None]
         grad_diffs = grads - grads[rows, y][:, None]
-        dual = 1 if self.threat.norm == "linf" else 2
+        dual = {"linf": 1, "l2": 2, "l1": float("inf")}[self.threat.norm]  # the dual norm
         dist = diffs.abs() / (grad_diffs.flatten(2).norm(p=dual, dim=2) + 1e-12)
         dist.scatter_(1, y[:, None], float("inf"))
         s = dist.argmin(dim=1)
@@ -217,7 +217,7 @@ class FABTargeted(FAB):
     Parameters
     ----------
     threat : ThreatModel
-        Norm (``'linf'`` or ``'l2'``), ``eps`` and bounds.
+        Norm (``'linf'``, ``'l2'`` or ``'l1'``), ``eps`` and bounds.
     n_target_classes : int, default=9
         Target classes per point, capped at ``n_classes - 1``.
     steps : int, default=100

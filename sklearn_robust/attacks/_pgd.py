@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import torch
 
-from ..threat import check_schedule, step_length
-from ..utils import StrOptions, check_int, check_scalar_param
+from ..threat import L1_FRACTION, check_schedule, step_length
+from ..utils import StrOptions, check_fraction, check_int, check_scalar_param
 from ._base import Attack, margin_fooled
 from ._docs import docs
 from ._losses import get_loss
+
+
+def _check_l1_fraction(fraction, threat, caller):
+    # Only the l_1 step has a sparsity: a value for another norm would be ignored silently.
+    if fraction is None:
+        return L1_FRACTION
+    if threat.norm != "l1":
+        raise ValueError(
+            f"l1_fraction is for norm='l1' only; {caller} has norm={threat.norm!r}."
+        )
+    return check_fraction(fraction, "l1_fraction", caller)
 
 
 @docs
@@ -36,6 +47,14 @@ class PGD(Attack):
         so), or a function ``loss(logits, y) -> (N,)``.
     random_start : bool, default=True
         Start from a uniform point in the ball rather than from ``x``.
+    l1_fraction : float in (0, 1] or None, default=None
+        ``norm='l1'`` only: fraction of the coordinates a step moves. Each step is
+        SLIDE's sparse step (Tramer & Boneh 2019): the signs of the largest gradient
+        entries, scaled to l_1 length ``step_size``, leaving out coordinates the bounds
+        stop (see :meth:`~sklearn_robust.ThreatModel.direction`); then the exact
+        projection onto the l_1 ball inside the bounds. ``None`` is SLIDE's default,
+        the top 1 per cent (above the 99th percentile of ``|gradient|``). Refused for
+        other norms.
     %(attack_kwargs)s
 
     See Also
@@ -66,7 +85,7 @@ class PGD(Attack):
     schedule_params = ("steps", "step_size", "restarts")
 
     def __init__(self, threat, *, steps=20, step_size=None, restarts=1, loss="ce",
-                 random_start=True, **kwargs):
+                 random_start=True, l1_fraction=None, **kwargs):
         super().__init__(threat, **kwargs)
         caller = type(self).__name__
         self.steps, self.step_size = check_schedule(steps, step_size, caller)
@@ -74,6 +93,7 @@ class PGD(Attack):
         self.loss = check_scalar_param(loss, "loss", [StrOptions({"ce", "dlr"}), callable],
                                        caller)
         self.random_start = random_start
+        self.l1_fraction = _check_l1_fraction(l1_fraction, threat, caller)
 
     def perturb(self, module, x, y, generator):
         """Adversarial points for one batch (see :meth:`Attack.perturb`)."""
@@ -117,7 +137,8 @@ class PGD(Attack):
                     (grad,) = torch.autograd.grad(losses.sum(), x_adv)
                 x_adv = x_adv.detach()
                 keep = record(rows, x_adv, logits.detach(), losses.detach())
-                x_adv = threat.project(x_adv + alpha * threat.direction(grad), x_rows, bounds)
+                step = threat.direction(grad, x_adv, bounds, fraction=self.l1_fraction)
+                x_adv = threat.project(x_adv + alpha * step, x_rows, bounds)
                 if not bool(keep.all()):
                     rows, x_adv = rows[keep], x_adv[keep]
                     x_rows, y_rows = x_rows[keep], y_rows[keep]

@@ -9,14 +9,16 @@ gradient attacks could not, the gradient attacks were misled.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 
 from ..utils import check_fraction, check_int, check_scalar_param
 from ._base import Attack
 from ._docs import docs
+from ._square_l1 import search_l1
 from ._square_l2 import search_l2
-from ._square_oracle import Oracle
+from ._square_oracle import Oracle, WorkingSet
 
 # Iterations (out of a 10000-query budget) after which the square's area is halved.
 _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
@@ -26,7 +28,7 @@ _MAX_RESAMPLE = 10
 
 @docs
 class Square(Attack):
-    """Square Attack: random search over square-shaped perturbations, l_inf or l_2.
+    """Square Attack: random search over square-shaped perturbations, l_inf, l_2 or l_1.
 
     l_inf: starts from vertical stripes of ``+-eps`` (one random sign per channel and column).
     Each iteration picks, for every point not yet broken, a random window of side ``s``
@@ -45,6 +47,10 @@ class Square(Attack):
     then rescaled to norm ``eps``, so every proposal is on the sphere (before clipping
     to the bounds).
 
+    l_1 (Croce & Hein 2021): as l_2, with the l_1 pattern (weights
+    ``sum_k 1 / (k + 1)^4``) and budgets, and every proposal projected exactly onto the
+    l_1 ball intersected with the bounds (see :meth:`ThreatModel.project`).
+
     Inputs are viewed as images: a sample of shape ``(C, H, W)`` gets square windows;
     ``(features,)`` and ``(C, length)`` samples are rows, with windows that are
     intervals of ``p * length`` features.
@@ -52,7 +58,7 @@ class Square(Attack):
     Parameters
     ----------
     threat : ThreatModel
-        Norm (``'linf'`` or ``'l2'``), ``eps`` and bounds.
+        Norm (``'linf'``, ``'l2'`` or ``'l1'``), ``eps`` and bounds.
     n_queries : int, default=5000
         Model queries per point, the stripe initialisation included (plus one query of
         the clean point; points already misclassified are not attacked).
@@ -140,10 +146,13 @@ class Square(Attack):
     def perturb(self, module, x, y, generator):
         """Adversarial points for one batch (see :meth:`Attack.perturb`); no gradients."""
         oracle = Oracle(self.threat, module, x, generator)
-        with torch.no_grad():
-            if self.threat.norm == "linf":
-                return self._search(oracle, x, y)
-            return search_l2(self, oracle, x, y)
+        # Forward passes only: inference mode skips autograd's bookkeeping on every
+        # operation; the clone hands back an ordinary tensor.
+        with torch.inference_mode():
+            search = {"linf": self._search, "l2": partial(search_l2, self),
+                      "l1": partial(search_l1, self)}[self.threat.norm]
+            x_adv = search(oracle, x, y)
+        return x_adv.clone()
 
     def _search(self, oracle, x, y):
         eps = self.threat.eps
@@ -152,26 +161,62 @@ class Square(Attack):
         # Initialisation: vertical stripes of +-eps, one sign per channel and column.
         x_img, x_best, m_best, fooled = oracle.start(
             x, y, lambda n: eps * oracle.signs((n, c, 1, w)))
+        # Every pixel of a standing point sits on a face of the ball clamped to the
+        # bounds, ``up`` (+eps) or ``down`` (-eps): the search only tracks which, as
+        # ``face`` (+1 or -1; 0 where the bounds leave less than 1e-7 of room, the
+        # reference's test of an unchanged pixel).
+        up, down = oracle.clamp(x_img + eps), oracle.clamp(x_img - eps)
+        movable = (up - down >= 1e-7).to(x.dtype)
+        face = torch.where(x_best >= up, 1.0, -1.0).to(x.dtype) * movable
+        pinned = not bool(movable.bool().all())
+        standing = WorkingSet(x_best, m_best, fooled, y, up=up, down=down, face=face,
+                              movable=movable)
 
         for iteration in range(1, self.n_queries):
-            idx = (~fooled).nonzero().squeeze(1)
-            if idx.numel() == 0:
+            b = len(standing)
+            if b == 0:
                 break
-            b = idx.numel()
-            x_cur, x_old = x_img[idx], x_best[idx]
-            delta = x_old - x_cur
+            state = standing.state
+            windows = oracle.windows(*self._window_sides(self.p_schedule(iteration), h, w))
+            window, weights = windows.masks(oracle.positions(b, windows))
+            sign = self._signs(oracle, state, weights, windows, pinned)  # (b, c, 1, 1)
+            face = torch.where(window, sign, state["face"])
+            if pinned:
+                face = face * state["movable"]
+            x_new = torch.where(face > 0, state["up"], state["down"])
+            standing.step(oracle, x_new, face=face)
+        state = standing.state
+        return standing.finish(torch.where(state["face"] > 0, state["up"], state["down"])
+                               ).reshape(x.shape)
 
-            side_h, side_w = self._window_sides(self.p_schedule(iteration), h, w)
-            window = oracle.windows(b, side_h, side_w)[:, None]  # (b, 1, h, w)
+    @staticmethod
+    def _signs(oracle, state, weights, windows, pinned):
+        """One sign per channel and point whose proposal changes the point (if one does).
 
-            sign = oracle.signs((b, c, 1, 1))
-            for _ in range(_MAX_RESAMPLE):
-                x_new = oracle.clamp(x_cur + torch.where(window, eps * sign, delta))
-                unchanged = ((x_new - x_old).abs() < 1e-7).flatten(1).all(dim=1)
-                if not bool(unchanged.any()):
-                    break
-                sign = torch.where(unchanged.view(-1, 1, 1, 1), oracle.signs((b, c, 1, 1)),
-                                   sign)
-
-            oracle.accept(idx, x_new, y, x_best, m_best, fooled)
-        return x_best.reshape(x.shape)
+        The paper's code redraws a point's signs until its window changes. A sign
+        changes a channel when some movable pixel of the window is on the other face,
+        read off the faces' sum over the window. One channel: a fair coin among the
+        changing signs (a coin too if both or neither change), exactly where redrawing
+        ends. Several: ``1 + _MAX_RESAMPLE`` draws at once, each point taking its first
+        changing one (its last if none changes), as drawing in turn would, without a loop.
+        """
+        face = state["face"]
+        b, c = face.shape[:2]
+        total = torch.bmm(face.view(b, c, -1), weights).view(b, c)
+        if pinned:
+            size = torch.bmm(state["movable"].view(b, c, -1), weights).view(b, c)
+        else:
+            size = windows.side_h * windows.side_w
+        can_up, can_down = total < size, total > -size  # (b, c)
+        if c == 1:
+            coin = torch.randint(0, 2, (b, 1), generator=oracle.generator,
+                                 device=oracle.device).bool()
+            chosen = torch.where(can_up == can_down, coin, can_up)
+        else:
+            draws = torch.randint(0, 2, (b, 1 + _MAX_RESAMPLE, c),
+                                  generator=oracle.generator, device=oracle.device).bool()
+            changes = torch.where(draws, can_up[:, None], can_down[:, None]).any(dim=2)
+            changes[:, -1] = True
+            first = changes.byte().argmax(dim=1)  # argmax returns the first maximum
+            chosen = draws[torch.arange(b, device=oracle.device), first]  # (b, c)
+        return torch.where(chosen, 1.0, -1.0).view(b, c, 1, 1)

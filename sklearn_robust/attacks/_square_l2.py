@@ -13,6 +13,8 @@ import math
 
 import torch
 
+from ._square_oracle import _TABLE_CELLS, WorkingSet
+
 
 def rings(height, width, device=None, dtype=torch.float32):
     """The paper's concentric-squares weights on a ``height x width`` rectangle.
@@ -97,17 +99,47 @@ def _initial(oracle, b):
     return delta
 
 
-def _placed(oracle, b, side_h, side_w, corners):
-    """The pattern at each image's window, randomly transposed if square: ``(b, 1, h, w)``."""
-    _, h, w = oracle.image_shape
-    base = pattern(side_h, side_w, oracle.device, oracle.dtype)
-    choices = torch.stack([base, base.T]) if side_h == side_w else base[None]
-    pick = torch.randint(0, choices.shape[0], (b,), generator=oracle.generator,
-                         device=oracle.device)
-    top, left = corners
-    rows = (torch.arange(h, device=oracle.device) - top).clamp(0, side_h - 1)  # (b, h)
-    cols = (torch.arange(w, device=oracle.device) - left).clamp(0, side_w - 1)  # (b, w)
-    return choices[pick[:, None, None], rows[:, :, None], cols[:, None, :]][:, None]
+def _placed(choices, variant, top, left, h, w, mask):
+    """The patterns ``choices[variant]`` with their top-left corner at ``(top, left)``.
+
+    ``variant`` indexes ``choices`` (``(V, side_h, side_w)``); ``top`` and ``left``
+    broadcast against it, and the result, ``variant.shape + (h, w)``, is zero outside
+    ``mask`` (the windows).
+    """
+    side_h, side_w = choices.shape[1:]
+    rows = (torch.arange(h, device=choices.device) - top[..., None]).clamp(0, side_h - 1)
+    cols = (torch.arange(w, device=choices.device) - left[..., None]).clamp(0, side_w - 1)
+    picked = choices[variant[..., None, None], rows[..., :, None], cols[..., None, :]]
+    return picked * mask
+
+
+class _Fresh:
+    """The fresh patterns of one window side: ``-p, +p, -p.T, +p.T`` (``p.T`` only if square).
+
+    ``variant = 2 * transposed + positive``. With few enough windows every placement is
+    tabulated once, so an iteration looks its patterns up in one operation.
+    """
+
+    def __init__(self, oracle, windows):
+        _, self.h, self.w = oracle.image_shape
+        self.windows = windows
+        base = pattern(windows.side_h, windows.side_w, oracle.device, oracle.dtype)
+        turned = base.T if windows.side_h == windows.side_w else base
+        self.choices = torch.stack([-base, base, -turned, turned])
+        self.table = None
+        if windows.table is not None and 4 * windows.table.numel() <= _TABLE_CELLS:
+            top, left = windows.corners(torch.arange(windows.n_positions,
+                                                     device=oracle.device))
+            variants = torch.arange(4, device=oracle.device)[:, None].expand(4, top.shape[0])
+            self.table = _placed(self.choices, variants, top[:, 0], left[:, 0], self.h,
+                                 self.w, windows.table)  # (4, n_positions, h, w)
+
+    def __call__(self, variant, positions, mask):
+        """Patterns ``(b, c, h, w)`` for per-channel ``variant`` ``(b, c)`` at ``positions``."""
+        if self.table is not None:
+            return self.table[variant, positions[:, None]]
+        top, left = self.windows.corners(positions)
+        return _placed(self.choices, variant, top, left, self.h, self.w, mask)
 
 
 def search_l2(square, oracle, x, y):
@@ -116,29 +148,37 @@ def search_l2(square, oracle, x, y):
     c, h, w = oracle.image_shape
     x_img, x_best, m_best, fooled = oracle.start(
         x, y, lambda n: _to_sphere(_initial(oracle, n), eps))
+    standing = WorkingSet(x_best, m_best, fooled, y, x=x_img, best=x_best)
+    fresh_patterns = {}
 
     for iteration in range(1, square.n_queries):
-        idx = (~fooled).nonzero().squeeze(1)
-        if idx.numel() == 0:
+        b = len(standing)
+        if b == 0:
             break
-        b = idx.numel()
-        x_cur = x_img[idx]
-        delta = x_best[idx] - x_cur
-        side_h, side_w = _window_side(square.p_schedule(iteration), h, w)
-        corners = oracle.corners(b, side_h, side_w)
-        first = oracle.windows(b, side_h, side_w, corners)[:, None]
-        second = oracle.windows(b, side_h, side_w)[:, None]
+        x_cur, best = standing.state["x"], standing.state["best"]
+        delta = best - x_cur
+        windows = oracle.windows(*_window_side(square.p_schedule(iteration), h, w))
+        if windows not in fresh_patterns:
+            fresh_patterns[windows] = _Fresh(oracle, windows)
+        positions = oracle.positions(b, windows)
+        first, w_first = windows.masks(positions)
+        second, w_second = windows.masks(oracle.positions(b, windows))
 
-        # The budget the two windows hold, plus what the whole perturbation leaves unused.
-        unused = (eps ** 2 - delta.flatten(1).pow(2).sum(dim=1)).clamp_min(0)
-        available = (_channel_norms(delta * (first | second)) ** 2
-                     + unused.view(-1, 1, 1, 1) / c).sqrt()
-        old = delta * first / _channel_norms(delta * first).clamp_min(1e-12)
-        fresh = _placed(oracle, b, side_h, side_w, corners) * first
-        new = old + oracle.signs((b, c, 1, 1)) * fresh
-        new = new / _channel_norms(new).clamp_min(1e-12) * available
-        proposal = torch.where(first, new, torch.where(second, torch.zeros_like(delta), delta))
+        # Per channel: the mass of the two windows plus a share of the unused budget
+        # (sums over a window as batched products with its weights).
+        squares = (delta * delta).view(b, c, -1)
+        in_both = torch.bmm(squares, torch.maximum(w_first, w_second)).view(b, c, 1, 1)
+        in_first = torch.bmm(squares, w_first).view(b, c, 1, 1)
+        unused = (eps ** 2 - squares.sum(dim=(1, 2))).clamp_min(0)
+        available = (in_both + unused.view(-1, 1, 1, 1) / c).sqrt()
+        old = delta * first / in_first.sqrt().clamp_min(1e-12)
+        # One orientation per point, one sign per channel: the pattern's variant.
+        bits = torch.randint(0, 2, (b, 1 + c), generator=oracle.generator,
+                             device=oracle.device)
+        variant = 2 * bits[:, :1] + bits[:, 1:]
+        new = old + fresh_patterns[windows](variant, positions, first)
+        new = new * (available / _channel_norms(new).clamp_min(1e-12))
+        proposal = torch.where(first | second, new, delta)  # the second window emptied
         x_new = oracle.clamp(x_cur + _to_sphere(proposal, eps))
-
-        oracle.accept(idx, x_new, y, x_best, m_best, fooled)
-    return square.threat.project(x_best.reshape(x.shape), x)
+        standing.step(oracle, x_new, best=x_new)
+    return square.threat.project(standing.finish(standing.state["best"]).reshape(x.shape), x)

@@ -103,5 +103,7 @@ def ascend(threat, loss_fn, x, *, steps, step_size=None, start="uniform", genera
         with torch.enable_grad():
             loss = loss_fn(x_adv).sum()
             (grad,) = torch.autograd.grad(loss, x_adv)
-        x_adv = threat.project(x_adv.detach() + alpha * threat.direction(grad), x, bounds)
+        x_adv = x_adv.detach()
+        step = threat.direction(grad, x_adv, bounds)  # l_1: skips coordinates stuck on a bound
+        x_adv = threat.project(x_adv + alpha * step, x, bounds)
     return x_adv.detach()

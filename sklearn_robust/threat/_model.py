@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from ..utils import check_bounds, check_eps, check_norm, per_sample
+from ..utils import check_bounds, check_eps, check_fraction, check_norm, per_sample
+from ._l1 import L1_FRACTION, project_l1_box, sparse_direction, uniform_l1
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,13 @@ class ThreatModel:
     ----------
     eps : float
         Radius of the ball around each input (``>= 0``).
-    norm : {'linf', 'l2'}, default='linf'
+    norm : {'linf', 'l2', 'l1'}, default='linf'
         ``'linf'``: steepest-ascent steps are signs and the projection clips;
-        ``'l2'``: steps are normalised gradients and the projection rescales.
+        ``'l2'``: steps are normalised gradients and the projection rescales;
+        ``'l1'``: steps are sparse (the signs of the largest gradient entries, see
+        :meth:`direction`) and the projection is the exact one onto the l_1 ball
+        intersected with the bounds (Croce & Hein 2021), not onto the ball and then
+        clipped.
     bounds : None or (low, high), default=None
         Valid input range; scalars or arrays broadcastable to one sample's shape. Every
         adversarial point is clamped into it after the projection onto the ball.
@@ -76,17 +81,42 @@ class ThreatModel:
         flat = v.flatten(1)
         if self.norm == "linf":
             return flat.abs().amax(dim=1)
+        if self.norm == "l1":
+            return flat.abs().sum(dim=1)
         return flat.norm(p=2, dim=1)
 
     def project(self, x_adv, x, bounds=None):
         """Project ``x_adv`` onto the ``eps``-ball around ``x`` intersected with the bounds."""
         delta = x_adv - x
+        if self.norm == "l1":
+            return self._project_l1(delta, x, self.bounds_like(x) if bounds is None else bounds)
         if self.norm == "linf":
             delta = delta.clamp(-self.eps, self.eps)
         else:
             factor = (self.eps / self.norms(delta).clamp_min(1e-12)).clamp(max=1.0)
             delta = delta * per_sample(factor, x)
         return self.clamp(x + delta, bounds)
+
+    def _project_l1(self, delta, x, bounds):
+        # The box of delta is [low - x, high - x]: exact in float64, then in x's dtype.
+        flat_x = x.flatten(1)
+        low = high = None
+        if bounds is not None:
+            low = (bounds[0].expand_as(x).flatten(1) - flat_x).clamp(max=0)
+            high = (bounds[1].expand_as(x).flatten(1) - flat_x).clamp(min=0)
+        d = project_l1_box(delta.flatten(1), low, high, self.eps).view_as(x)
+        out = self.clamp(x + d, bounds)
+        # Rounding x + d can add up to a few ulps over many coordinates: shrink those rows
+        # (towards x, which stays in the box) until their float norm is within eps.
+        for _ in range(4):
+            dist = self.norms(out - x)
+            over = dist > self.eps
+            if not bool(over.any()):
+                break
+            factor = torch.where(over, self.eps / dist.clamp_min(1e-30) * (1 - 1e-6),
+                                 torch.ones_like(dist))
+            out = self.clamp(x + (out - x) * per_sample(factor, x), bounds)
+        return out
 
     def distance(self, x_adv, x):
         """Per-sample distance ``||x_adv - x||`` in the threat model's norm."""
@@ -101,18 +131,43 @@ class ThreatModel:
             inside &= ok.flatten(1).all(dim=1)
         return inside
 
-    def direction(self, grad):
-        """Steepest-ascent direction of unit norm: ``sign(g)`` or ``g / ||g||_2``."""
+    def direction(self, grad, x_adv=None, bounds=None, *, fraction=L1_FRACTION):
+        """Ascent direction of unit norm: ``sign(g)``, ``g / ||g||_2`` or a sparse l_1 step.
+
+        Under ``'l1'`` the exact steepest ascent moves a single coordinate, which makes
+        slow progress; the step is SLIDE's (Tramer & Boneh 2019): the signs of the
+        ``ceil(fraction * D)`` largest ``|g|`` entries, scaled to unit l_1 norm. Given
+        the iterate ``x_adv`` (and the bounds), coordinates sitting on a bound with the
+        gradient pointing out of it are left out, so the step is not wasted on them
+        (the box matters, Croce & Hein 2021). ``x_adv``, ``bounds`` and ``fraction``
+        are used only under ``'l1'``.
+        """
         if self.norm == "linf":
             return grad.sign()
-        return l2_normalise(grad)
+        if self.norm == "l2":
+            return l2_normalise(grad)
+        check_fraction(fraction, "fraction", "ThreatModel.direction")
+        flat = grad.flatten(1)
+        bounds = self.bounds_like(grad) if bounds is None else bounds
+        movable = None
+        if x_adv is not None and bounds is not None:
+            at_low = x_adv <= bounds[0].expand_as(x_adv)
+            at_high = x_adv >= bounds[1].expand_as(x_adv)
+            movable = ~(((grad > 0) & at_high) | ((grad < 0) & at_low)).flatten(1)
+        return sparse_direction(flat, fraction, movable).view_as(grad)
 
     # ------------------------------------------------------------------ starts
     def uniform_start(self, x, generator=None):
-        """A point drawn uniformly from the ball around ``x`` (then clamped to the bounds)."""
+        """A point drawn uniformly from the ball around ``x`` (then clamped to the bounds).
+
+        Clamping only moves coordinates towards ``x``, so the point stays in the ball.
+        """
         if self.norm == "linf":
             noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             delta = (2 * noise - 1) * self.eps
+        elif self.norm == "l1":
+            delta = uniform_l1((x.shape[0], x[0].numel()), self.eps, generator, x.device,
+                               x.dtype).view_as(x)
         else:
             direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             direction = l2_normalise(direction)

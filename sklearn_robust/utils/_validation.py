@@ -52,7 +52,7 @@ __all__ = [
 _CALLER = "sklearn_robust"
 
 #: The norms of the threat balls.
-NORMS = ("linf", "l2")
+NORMS = ("linf", "l2", "l1")
 
 # Reusable constraints (lists of accepted kinds, as ``_parameter_constraints`` takes them).
 NON_NEGATIVE = [Interval(Real, 0, None, closed="left")]
