@@ -27,6 +27,8 @@ FULL = [
     ["bench_separation.py", "--sizes", "5000", "20000", "60000", "--repeats", "3"],
     ["bench_scaling.py", "--repeats", "2"],
     ["bench_distributed.py", "--epochs", "2", "--repeats", "2"],
+    ["bench_autoattack.py", "--data", "digits", "mnist", "--model", "natural", "at",
+     "--norm", "linf", "l2", "--n", "200", "--stages"],
 ]
 QUICK = [
     ["bench_training.py", "--epochs", "1", "--repeats", "1", "--methods", "natural", "trades"],
@@ -34,6 +36,7 @@ QUICK = [
     ["bench_separation.py", "--quick"],
     ["bench_scaling.py", "--quick"],
     ["bench_distributed.py", "--smoke"],
+    ["bench_autoattack.py", "--n", "20", "--skip-reference"],
 ]
 
 

@@ -34,6 +34,7 @@ from _mnist import (  # noqa: E402
 )
 
 from sklearn_robust import TRADESClassifier  # noqa: E402
+from sklearn_robust.persistence import save_model  # noqa: E402
 
 COLUMNS = [
     ("method", "method", "{}"), ("epochs", "epochs", "{}"), ("eval_on", "evaluated on", "{}"),
@@ -54,6 +55,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--save", default=None,
+                        help="save each trained model here (safe format; '{beta}' is replaced)")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets, for the tests")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -75,9 +78,13 @@ def main(argv=None):
         start = time.perf_counter()
         clf.fit(X_train, y_train)
         fit_s = time.perf_counter() - start
+        if args.save:  # the evaluation can be long: keep the model to evaluate again
+            save_model(clf, args.save.format(beta=f"{beta:g}"))
         clean = clf.score(X_test, y_test)
         pgd = adversarial_accuracy(clf, X_test, y_test, args.eps, "pgd", steps=pgd_steps,
                                    step_size=step, seed=args.seed)
+        print(f"beta {beta:g}: fit {fit_s:.0f} s, clean {percent(clean):.2f}, "
+              f"PGD-{pgd_steps} {percent(pgd):.2f}; AutoAttack ({version}) next", flush=True)
         auto = adversarial_accuracy(clf, X_test, y_test, args.eps, "auto", seed=args.seed,
                                     version=version)
         rows.append({"method": f"TRADES(beta {beta:g})", "epochs": epochs, "eval_on": eval_on,

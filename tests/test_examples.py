@@ -42,10 +42,12 @@ def test_yang_table_smoke(dataset, tmp_path, capsys):
     assert "test lipschitz" in capsys.readouterr().out
 
 
-def test_score_vs_trades_smoke(tmp_path, capsys):
+@pytest.mark.parametrize("data", ["digits", "mnist"])
+def test_score_vs_trades_smoke(tmp_path, capsys, data):
     plot = tmp_path / "tradeoff.png"
     out = tmp_path / "table.md"
-    rows = _main("score_vs_trades")(["--smoke", "--plot", str(plot), "--out", str(out)])
+    rows = _main("score_vs_trades")(["--smoke", "--data", data, "--plot", str(plot),
+                                     "--out", str(out)])
     assert {row["family"] for row in rows} == {"SCORE", "TRADES"}
     for row in rows:
         assert {"method", "beta", "clean_acc", "pgd_acc", "auto_acc"} <= set(row)
@@ -55,7 +57,7 @@ def test_score_vs_trades_smoke(tmp_path, capsys):
         assert row["auto_acc"] <= row["clean_acc"]
     assert plot.stat().st_size > 0
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "AutoAttack acc" in out.read_text()
+    assert "AutoAttack acc" in out.read_text() and data in out.read_text()
     assert "AutoAttack acc" in capsys.readouterr().out
 
 
@@ -147,10 +149,18 @@ def test_mnist_separation_smoke(tmp_path):
 
 def test_mnist_trades_smoke(tmp_path):
     out = tmp_path / "trades.md"
-    measured, published = _run_restoring_threads("mnist_trades", ["--smoke", "--out", str(out)])
+    saved = tmp_path / "trades-{beta}.srm"
+    measured, published = _run_restoring_threads(
+        "mnist_trades", ["--smoke", "--out", str(out), "--save", str(saved)])
     assert 0 <= measured["auto"] <= measured["pgd"] + 1e-9 <= measured["clean"] + 1e-9 <= 100
     assert published["clean"] == 99.48
     assert "AutoAttack" in out.read_text()
+    from sklearn_robust.persistence import load_model
+
+    model = load_model(tmp_path / "trades-1.srm")  # the saved model scores as measured
+    mnist_split = runpy.run_path(str(EXAMPLES / "_mnist.py"))["mnist_split"]
+    _, X_test, _, y_test = mnist_split(0, smoke=True)
+    assert 100 * model.score(X_test, y_test) == pytest.approx(measured["clean"])
 
 
 def test_mnist_yang_table_smoke(tmp_path):

@@ -581,7 +581,7 @@ def test_bad_input(cancer_pipe, cancer_raw):
     with pytest.raises(ValueError, match="attack"):
         robust_accuracy_score(cancer_pipe, X_test, y_test, eps=0.1, attack="cw")
     with pytest.raises(ValueError, match="norm"):
-        robust_accuracy_score(cancer_pipe, X_test, y_test, eps=0.1, norm="l1")
+        robust_accuracy_score(cancer_pipe, X_test, y_test, eps=0.1, norm="l3")
     with pytest.raises(ValueError, match="different lengths"):
         robust_accuracy_score(cancer_pipe, X_test, y_test[:-1], eps=0.1)
     with pytest.raises(ValueError, match="restarts"):
@@ -605,7 +605,7 @@ def test_bad_input(cancer_pipe, cancer_raw):
     with pytest.raises(ValueError, match=r"'eps' parameter of local_lipschitz_score .*\(0.0,"):
         local_lipschitz_score(cancer_pipe, X_test, eps=0.0)
     with pytest.raises(ValueError, match="norm"):
-        local_lipschitz_score(cancer_pipe, X_test, eps=0.1, norm="l1")
+        local_lipschitz_score(cancer_pipe, X_test, eps=0.1, norm="l3")
     with pytest.raises(ValueError, match="steps"):
         local_lipschitz_score(cancer_pipe, X_test, eps=0.1, steps=-1)
     with pytest.raises(ValueError, match="eps"):

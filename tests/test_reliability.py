@@ -342,7 +342,7 @@ BAD_SCORER_PARAMS = {
     "eps < 0": (dict(eps=-0.1), "'eps' parameter"),
     "eps str": (dict(eps="0.1"), "'eps' parameter"),
     "eps inf": (dict(eps=float("inf")), "'eps' parameter"),
-    "norm": (dict(norm="l1"), "'norm' parameter"),
+    "norm": (dict(norm="l3"), "'norm' parameter"),
     "bounds low > high": (dict(bounds=(1.0, 0.0)), "low <= high"),
     "bounds arrays low > high": (
         dict(bounds=(np.ones(N_FEATURES), np.zeros(N_FEATURES))), "low <= high"),

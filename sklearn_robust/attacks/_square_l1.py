@@ -10,62 +10,9 @@ projects exactly onto the l_1 ball intersected with the bounds.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-
-def rings_l1(height, width, device=None, dtype=torch.float32):
-    """Concentric-squares weights ``sum_{k >= d} 1 / (k + 1)^4`` at Chebyshev distance ``d``.
-
-    Examples
-    --------
-    >>> from sklearn_robust.attacks._square_l1 import rings_l1
-    >>> rings_l1(1, 3)
-    tensor([[0.0625, 1.0625, 0.0625]])
-    """
-    if height == 0 or width == 0:
-        return torch.zeros(height, width, device=device, dtype=dtype)
-    n = max(height // 2, width // 2) + 1
-    rows = (torch.arange(height, device=device) - height // 2).abs()
-    cols = (torch.arange(width, device=device) - width // 2).abs()
-    dist = torch.maximum(rows[:, None], cols[None, :])
-    weights = 1.0 / torch.arange(1, n + 1, device=device, dtype=dtype) ** 4
-    return weights.flip(0).cumsum(0).flip(0)[dist]
-
-
-def pattern_l1(height, width, device=None, dtype=torch.float32):
-    """The window pattern of unit l_1 norm: ``+rings`` on one half, ``-rings`` on the other.
-
-    Examples
-    --------
-    >>> from sklearn_robust.attacks._square_l1 import pattern_l1
-    >>> p = pattern_l1(3, 3)
-    >>> round(float(p.abs().sum()), 6), bool((p[0] > 0).all()), bool((p[1:] < 0).all())
-    (1.0, True, True)
-    """
-    out = torch.zeros(height, width, device=device, dtype=dtype)
-    if height > 1:
-        half = height // 2
-        out[:half] = rings_l1(half, width, device, dtype)
-        out[half:] = -rings_l1(height - half, width, device, dtype)
-    else:
-        half = width // 2
-        out[:, :half] = rings_l1(1, half, device, dtype)
-        out[:, half:] = -rings_l1(1, width - half, device, dtype)
-    return out / out.abs().sum().clamp_min(1e-12)
-
-
-def _side(p, height, width):
-    """Window side: ``sqrt(p * area)`` (rows: ``p * width``), odd, at least 3."""
-    if height == 1:
-        side = max(round(p * width), 3)
-        side += 1 - side % 2
-        return 1, min(side, width)
-    side = max(round(math.sqrt(p * height * width)), 3)
-    side += 1 - side % 2
-    side = min(side, height, width)
-    return side, side
+from ._square_l2 import _window_side, pattern
 
 
 def _window(gen, b, side_h, side_w, h, w, device):
@@ -80,7 +27,7 @@ def _window(gen, b, side_h, side_w, h, w, device):
 
 def _placed(gen, b, side_h, side_w, corners, h, w, device, dtype):
     """The pattern at each image's window, randomly transposed if square: ``(b, 1, h, w)``."""
-    base = pattern_l1(side_h, side_w, device, dtype)
+    base = pattern(side_h, side_w, device, dtype, norm="l1")
     choices = torch.stack([base, base.T]) if side_h == side_w else base[None]
     pick = torch.randint(0, choices.shape[0], (b,), generator=gen, device=device)
     top, left = corners
@@ -97,7 +44,7 @@ def _initial(gen, b, c, h, w, device, dtype):
     """A 5 x 5 grid of tiles, each a pattern with one random sign per channel."""
     tile_h, tile_w = (max(h // 5, 1), max(w // 5, 1)) if h > 1 else (1, max(w // 5, 1))
     top, left = max((h - 5 * tile_h) // 2, 0), max((w - 5 * tile_w) // 2, 0)
-    tile = pattern_l1(tile_h, tile_w, device, dtype)
+    tile = pattern(tile_h, tile_w, device, dtype, norm="l1")
     delta = torch.zeros(b, c, h, w, device=device, dtype=dtype)
     for row in range(top, h - tile_h + 1, tile_h):
         for col in range(left, w - tile_w + 1, tile_w):
@@ -137,7 +84,7 @@ def search_l1(square, oracle, x, y):
         b = idx.numel()
         x_cur = x_img[idx]
         delta = x_best[idx] - x_cur
-        side_h, side_w = _side(square.p_schedule(iteration), h, w)
+        side_h, side_w = _window_side(square.p_schedule(iteration), h, w)
         first, corners = _window(gen, b, side_h, side_w, h, w, device)
         second, _ = _window(gen, b, side_h, side_w, h, w, device)
 

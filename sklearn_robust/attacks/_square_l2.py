@@ -16,17 +16,20 @@ import torch
 from ._square_oracle import _TABLE_CELLS, WorkingSet
 
 
-def rings(height, width, device=None, dtype=torch.float32):
+def rings(height, width, device=None, dtype=torch.float32, power=2):
     """The paper's concentric-squares weights on a ``height x width`` rectangle.
 
-    A cell at Chebyshev distance ``d`` from the centre gets ``sum_{k=d}^{n-1} 1/(k+1)^2``
-    with ``n`` squares in all, so weights grow towards the centre.
+    A cell at Chebyshev distance ``d`` from the centre gets ``sum_{k=d}^{n-1} 1/(k+1)^power``
+    with ``n`` squares in all, so weights grow towards the centre (``power`` 2 for l_2,
+    4 for l_1, whose patterns are sparser).
 
     Examples
     --------
     >>> from sklearn_robust.attacks._square_l2 import rings
     >>> rings(1, 3)
     tensor([[0.2500, 1.2500, 0.2500]])
+    >>> rings(1, 3, power=4)
+    tensor([[0.0625, 1.0625, 0.0625]])
     """
     if height == 0 or width == 0:
         return torch.zeros(height, width, device=device, dtype=dtype)
@@ -34,16 +37,16 @@ def rings(height, width, device=None, dtype=torch.float32):
     rows = (torch.arange(height, device=device) - height // 2).abs()
     cols = (torch.arange(width, device=device) - width // 2).abs()
     dist = torch.maximum(rows[:, None], cols[None, :])
-    weights = 1.0 / torch.arange(1, n + 1, device=device, dtype=dtype) ** 2
+    weights = 1.0 / torch.arange(1, n + 1, device=device, dtype=dtype) ** power
     suffix = weights.flip(0).cumsum(0).flip(0)  # suffix[d] = sum_{k >= d} weights[k]
     return suffix[dist]
 
 
-def pattern(height, width, device=None, dtype=torch.float32):
-    """The window pattern of unit l_2 norm: ``+rings`` on one half, ``-rings`` on the other.
+def pattern(height, width, device=None, dtype=torch.float32, norm="l2"):
+    """The window pattern of unit norm: ``+rings`` on one half, ``-rings`` on the other.
 
     Windows of more than one row are split into top and bottom halves, rows into left and
-    right halves.
+    right halves. ``norm='l1'``: the l_1 variant's rings (``power=4``), unit l_1 norm.
 
     Examples
     --------
@@ -51,21 +54,25 @@ def pattern(height, width, device=None, dtype=torch.float32):
     >>> p = pattern(3, 3)
     >>> round(float(p.norm()), 6), bool((p[0] > 0).all()), bool((p[1:] < 0).all())
     (1.0, True, True)
+    >>> round(float(pattern(3, 3, norm="l1").abs().sum()), 6)
+    1.0
     """
+    power = 4 if norm == "l1" else 2
     out = torch.zeros(height, width, device=device, dtype=dtype)
     if height > 1:
         half = height // 2
-        out[:half] = rings(half, width, device, dtype)
-        out[half:] = -rings(height - half, width, device, dtype)
+        out[:half] = rings(half, width, device, dtype, power)
+        out[half:] = -rings(height - half, width, device, dtype, power)
     else:
         half = width // 2
-        out[:, :half] = rings(1, half, device, dtype)
-        out[:, half:] = -rings(1, width - half, device, dtype)
-    return out / out.norm().clamp_min(1e-12)
+        out[:, :half] = rings(1, half, device, dtype, power)
+        out[:, half:] = -rings(1, width - half, device, dtype, power)
+    size = out.abs().sum() if norm == "l1" else out.norm()
+    return out / size.clamp_min(1e-12)
 
 
 def _window_side(p, height, width):
-    """Side of the l_2 windows: ``sqrt(p * area)`` (rows: ``p * width``), odd, >= 3."""
+    """Side of the l_2 and l_1 windows: ``sqrt(p * area)`` (rows: ``p * width``), odd, >= 3."""
     if height == 1:
         side = max(round(p * width), 3)
         side += 1 - side % 2
