@@ -1,7 +1,8 @@
 """Training time: our estimators against plain PyTorch loops of the same algorithms.
 
 Each reference loop below is written out in full here (not imported from the library):
-same network (a freshly seeded SmallCNN), same data, batch size, optimiser, K and epochs.
+same network (a freshly seeded SmallCNN in the default contiguous layout; ours stores
+its convolution weights channels-last), same data, batch size, optimiser, K and epochs.
 Reports the median seconds per epoch over repeats and the ratio ours / reference, all
 from the same run. For TRADES, where the Adversarial Robustness Toolbox is installed,
 a third column times ART's ``AdversarialTrainerTRADESPyTorch`` on the same network,
@@ -97,7 +98,7 @@ def reference_step(method, model, x, y):
 
 def reference_fit(method, X, y, epochs, seed):
     torch.manual_seed(seed)
-    model = SmallCNN(X.shape[1:], 10)
+    model = SmallCNN(X.shape[1:], 10, channels_last=False)  # the plain eager layout
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     X_t, y_t = torch.as_tensor(X), torch.as_tensor(y)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X_t, y_t),
@@ -130,7 +131,7 @@ def art_fit(X, y, epochs, seed):
 
     logging.getLogger("art").setLevel(logging.WARNING)
     torch.manual_seed(seed)
-    model = SmallCNN(X.shape[1:], 10)
+    model = SmallCNN(X.shape[1:], 10, channels_last=False)  # the plain eager layout
     classifier = PyTorchClassifier(
         model=model, loss=torch.nn.CrossEntropyLoss(),
         optimizer=torch.optim.Adam(model.parameters(), lr=LR), input_shape=X.shape[1:],

@@ -163,6 +163,13 @@ def test_mnist_trades_smoke(tmp_path):
     assert 100 * model.score(X_test, y_test) == pytest.approx(measured["clean"])
 
 
+def test_mnist_trades_smoke_on_a_subset_with_one_cycle(tmp_path):
+    measured, _ = _run_restoring_threads(
+        "mnist_trades", ["--smoke", "--schedule", "onecycle", "--lr", "2e-3", "--auto-n", "20"])
+    assert measured["auto_on"] == "first 20"
+    assert 0 <= measured["auto"] <= measured["pgd_there"] + 1e-9 <= 100
+
+
 def test_mnist_yang_table_smoke(tmp_path):
     out = tmp_path / "yang.md"
     rows = _run_restoring_threads("mnist_yang_table", ["--smoke", "--out", str(out)])

@@ -18,7 +18,7 @@ from ._base import Attack
 from ._docs import docs
 from ._square_l1 import search_l1
 from ._square_l2 import search_l2
-from ._square_oracle import Oracle, WorkingSet
+from ._square_oracle import Oracle
 
 # Iterations (out of a 10000-query budget) after which the square's area is halved.
 _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
@@ -161,62 +161,65 @@ class Square(Attack):
         # Initialisation: vertical stripes of +-eps, one sign per channel and column.
         x_img, x_best, m_best, fooled = oracle.start(
             x, y, lambda n: eps * oracle.signs((n, c, 1, w)))
-        # Every pixel of a standing point sits on a face of the ball clamped to the
-        # bounds, ``up`` (+eps) or ``down`` (-eps): the search only tracks which, as
-        # ``face`` (+1 or -1; 0 where the bounds leave less than 1e-7 of room, the
-        # reference's test of an unchanged pixel).
-        up, down = oracle.clamp(x_img + eps), oracle.clamp(x_img - eps)
-        movable = (up - down >= 1e-7).to(x.dtype)
-        face = torch.where(x_best >= up, 1.0, -1.0).to(x.dtype) * movable
-        pinned = not bool(movable.bool().all())
-        standing = WorkingSet(x_best, m_best, fooled, y, up=up, down=down, face=face,
-                              movable=movable)
+        # Every pixel of a standing point sits on a face of the ball clamped to the bounds,
+        # ``up`` (+eps) or ``down`` (-eps); where the bounds leave less than 1e-7 of room
+        # (the reference's test of an unchanged pixel) it is pinned to ``down``. A proposal
+        # differs from the point only inside its window, so each iteration reads and
+        # writes the window's cells (``side**2`` per channel), never the whole image.
+        up, down = oracle.clamp(x_img + eps).flatten(1), oracle.clamp(x_img - eps).flatten(1)
+        movable = up - down >= 1e-7
+        standing = (~fooled).nonzero().squeeze(1)
+        best = torch.where(movable, x_best.flatten(1), down)[standing]
+        up, down, movable = up[standing], down[standing], movable[standing]
+        m_standing, y_standing = m_best[standing], y[standing]
 
         for iteration in range(1, self.n_queries):
-            b = len(standing)
+            b = standing.numel()
             if b == 0:
                 break
-            state = standing.state
-            windows = oracle.windows(*self._window_sides(self.p_schedule(iteration), h, w))
-            window, weights = windows.masks(oracle.positions(b, windows))
-            sign = self._signs(oracle, state, weights, windows, pinned)  # (b, c, 1, 1)
-            face = torch.where(window, sign, state["face"])
-            if pinned:
-                face = face * state["movable"]
-            x_new = torch.where(face > 0, state["up"], state["down"])
-            standing.step(oracle, x_new, face=face)
-        state = standing.state
-        return standing.finish(torch.where(state["face"] > 0, state["up"], state["down"])
-                               ).reshape(x.shape)
+            cells = oracle.window_cells(*self._window_sides(self.p_schedule(iteration), h, w))
+            where = cells.indices(oracle.positions(b, cells))  # (b, c * side_h * side_w)
+            old, hi, lo = best.gather(1, where), up.gather(1, where), down.gather(1, where)
+            free = movable.gather(1, where)
+            # A sign changes a channel when some movable cell of its window is on the
+            # other face.
+            can_up = ((old < hi) & free).view(b, c, -1).any(dim=2)
+            can_down = ((old > lo) & free).view(b, c, -1).any(dim=2)
+            sign_up = self._signs(oracle, can_up, can_down)  # (b, c)
+            take_up = sign_up[:, :, None].expand(b, c, cells.per_channel).reshape(b, -1) & free
+            new = torch.where(take_up, hi, lo)
+            best.scatter_(1, where, new)  # the proposals, queried in place
+            m_new, hit = oracle.query(best, y_standing)
+            accept = (m_new < m_standing) | hit
+            best.scatter_(1, where, torch.where(accept[:, None], new, old))
+            m_standing = torch.where(accept, m_new, m_standing)
+            if bool(hit.any()):
+                x_best[standing[hit]] = best[hit].view(-1, c, h, w)
+                rest = ~hit
+                standing, m_standing, y_standing, best, up, down, movable = (
+                    t[rest] for t in (standing, m_standing, y_standing, best, up, down, movable)
+                )
+        x_best[standing] = best.view(-1, c, h, w)
+        return x_best.reshape(x.shape)
 
     @staticmethod
-    def _signs(oracle, state, weights, windows, pinned):
-        """One sign per channel and point whose proposal changes the point (if one does).
+    def _signs(oracle, can_up, can_down):
+        """One sign per channel and point (True: up) whose proposal changes the point.
 
-        The paper's code redraws a point's signs until its window changes. A sign
-        changes a channel when some movable pixel of the window is on the other face,
-        read off the faces' sum over the window. One channel: a fair coin among the
-        changing signs (a coin too if both or neither change), exactly where redrawing
-        ends. Several: ``1 + _MAX_RESAMPLE`` draws at once, each point taking its first
-        changing one (its last if none changes), as drawing in turn would, without a loop.
+        The paper's code redraws a point's signs until its window changes. One channel:
+        a fair coin among the changing signs (a coin too if both or neither change),
+        exactly where redrawing ends. Several: ``1 + _MAX_RESAMPLE`` draws at once, each
+        point taking its first changing one (its last if none changes), as drawing in
+        turn would, without a loop.
         """
-        face = state["face"]
-        b, c = face.shape[:2]
-        total = torch.bmm(face.view(b, c, -1), weights).view(b, c)
-        if pinned:
-            size = torch.bmm(state["movable"].view(b, c, -1), weights).view(b, c)
-        else:
-            size = windows.side_h * windows.side_w
-        can_up, can_down = total < size, total > -size  # (b, c)
+        b, c = can_up.shape
         if c == 1:
             coin = torch.randint(0, 2, (b, 1), generator=oracle.generator,
                                  device=oracle.device).bool()
-            chosen = torch.where(can_up == can_down, coin, can_up)
-        else:
-            draws = torch.randint(0, 2, (b, 1 + _MAX_RESAMPLE, c),
-                                  generator=oracle.generator, device=oracle.device).bool()
-            changes = torch.where(draws, can_up[:, None], can_down[:, None]).any(dim=2)
-            changes[:, -1] = True
-            first = changes.byte().argmax(dim=1)  # argmax returns the first maximum
-            chosen = draws[torch.arange(b, device=oracle.device), first]  # (b, c)
-        return torch.where(chosen, 1.0, -1.0).view(b, c, 1, 1)
+            return torch.where(can_up == can_down, coin, can_up)
+        draws = torch.randint(0, 2, (b, 1 + _MAX_RESAMPLE, c),
+                              generator=oracle.generator, device=oracle.device).bool()
+        changes = torch.where(draws, can_up[:, None], can_down[:, None]).any(dim=2)
+        changes[:, -1] = True
+        first = changes.byte().argmax(dim=1)  # argmax returns the first maximum
+        return draws[torch.arange(b, device=oracle.device), first]  # (b, c)

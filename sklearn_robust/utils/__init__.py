@@ -12,6 +12,7 @@ from ._torch import (
     forked_rng,
     frozen,
     make_generator,
+    mode_independent,
     module_device,
     per_sample,
     resolve_device,
@@ -49,6 +50,7 @@ __all__ = [
     "InvalidParameterError", "Options", "StrOptions", "Substitution", "as_module",
     "check_bounds", "check_bounds_contain", "check_eps", "check_fraction", "check_int",
     "check_non_negative", "check_norm", "check_positive", "check_scalar_param",
-    "cuda_devices", "forked_rng", "frozen", "make_generator", "module_device", "per_sample",
+    "cuda_devices", "forked_rng", "frozen", "make_generator", "mode_independent",
+    "module_device", "per_sample",
     "resolve_device", "seed_from", "validate_params_of",
 ]

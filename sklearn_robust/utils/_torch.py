@@ -19,11 +19,55 @@ __all__ = [
     "forked_rng",
     "frozen",
     "make_generator",
+    "mode_independent",
     "module_device",
     "per_sample",
     "resolve_device",
     "seed_from",
 ]
+
+
+#: torch.nn layers whose forward reads ``self.training`` (or whose eval mode differs).
+_MODE_DEPENDENT = (
+    nn.modules.batchnorm._NormBase,  # BatchNorm and InstanceNorm: batch statistics
+    nn.modules.dropout._DropoutNd,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+    nn.RReLU,
+    nn.MultiheadAttention,
+    nn.TransformerEncoderLayer,
+    nn.TransformerDecoderLayer,
+)
+
+
+def mode_independent(module):
+    """Whether ``module`` computes the same function in train and in eval mode.
+
+    True when no submodule is one whose forward depends on the mode (BatchNorm,
+    InstanceNorm, dropout, RReLU, attention) and every submodule's own forward is known
+    not to read ``self.training``: torch's layers and containers, and classes that declare
+    ``mode_independent_forward = True`` (the library's networks). A user's class without
+    that declaration counts as dependent, since its forward may branch on the mode. The
+    objectives use it to share one forward between an attack's target (eval mode) and the
+    outer loss (train mode).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> mode_independent(nn.Sequential(nn.Linear(2, 2), nn.ReLU()))
+    True
+    >>> mode_independent(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.1)))
+    False
+    """
+    for sub in module.modules():
+        if isinstance(sub, _MODE_DEPENDENT):
+            return False
+        declared = type(sub).__dict__.get("mode_independent_forward")
+        if declared is None and not type(sub).__module__.startswith("torch.nn."):
+            return False
+        if declared is False:
+            return False
+    return True
 
 
 @contextmanager

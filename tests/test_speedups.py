@@ -1,0 +1,111 @@
+"""The speed-ups change nothing but speed: one shared clean forward, channels-last weights."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sklearn_robust import ThreatModel, TRADESClassifier
+from sklearn_robust.estimators import MLP, SmallCNN
+from sklearn_robust.objectives import SCORE, TRADES
+from sklearn_robust.persistence import load_model, save_model
+from sklearn_robust.utils import mode_independent
+
+
+class Wrapped(nn.Module):
+    """A user's network: its forward might read ``self.training``, so it is not trusted."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+class SubCNN(SmallCNN):
+    """A subclass does not inherit the declaration: it may override the forward."""
+
+
+@pytest.mark.parametrize("module,expected", [
+    (SmallCNN((1, 8, 8), 10), True),
+    (MLP(4, 3), True),
+    (nn.Sequential(nn.Flatten(), nn.Linear(64, 10), nn.ReLU()), True),
+    (SmallCNN((1, 8, 8), 10, dropout=0.1), False),
+    (SmallCNN((1, 8, 8), 10, batch_norm=True), False),
+    (MLP(4, 3, dropout=0.2), False),
+    (nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.GroupNorm(2, 4)), True),
+    (nn.Sequential(nn.Linear(4, 4), nn.InstanceNorm1d(4)), False),
+    (Wrapped(nn.Linear(4, 2)), False),
+    (SubCNN((1, 8, 8), 10), False),
+], ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else str(v))
+def test_mode_independence_is_recognised_conservatively(module, expected):
+    assert mode_independent(module) is expected
+
+
+def _count_forwards(module):
+    calls = []
+    handle = module.register_forward_pre_hook(
+        lambda mod, inputs: calls.append(any(p.requires_grad for p in mod.parameters()))
+    )
+    return calls, handle
+
+
+@pytest.mark.parametrize("objective", [TRADES(beta=6.0, steps=3), SCORE(beta=4.0, steps=3),
+                                       SCORE(distance="kl", steps=3)], ids=repr)
+def test_shared_clean_forward_gives_the_reference_loss_and_gradients(objective, digits_images):
+    """One clean forward (mode-independent network) equals the reference's two."""
+    X, _, y, _ = digits_images
+    x, y = torch.as_tensor(X[:32]), torch.as_tensor(y[:32])
+    threat = ThreatModel(eps=0.1, bounds=(0, 1))
+    torch.manual_seed(0)
+    fast = SmallCNN((1, 8, 8), 10).train()
+    slow = Wrapped(copy.deepcopy(fast)).train()  # same function, not trusted: two passes
+    results = []
+    for module in (fast, slow):
+        calls, handle = _count_forwards(module)
+        torch.manual_seed(1)  # the same random start
+        loss, logits = objective(module, x, y, threat)
+        loss.backward()
+        handle.remove()
+        grads = [p.grad.clone() for p in module.parameters()]
+        results.append((loss.detach(), logits.detach(), grads, calls))
+    (loss_f, logits_f, grads_f, calls_f), (loss_s, logits_s, grads_s, calls_s) = results
+    torch.testing.assert_close(loss_f, loss_s, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(logits_f, logits_s, rtol=1e-5, atol=1e-6)
+    for got, want in zip(grads_f, grads_s, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    # the reference: 1 frozen target pass, 3 attack passes, 2 outer passes; shared: 1 fewer
+    assert (calls_s.count(False), calls_s.count(True)) == (4, 2)
+    assert (calls_f.count(False), calls_f.count(True)) == (3, 2)
+
+
+def test_channels_last_is_the_same_function(digits_images):
+    X = digits_images[0]
+    x = torch.as_tensor(X[:16]).requires_grad_(True)
+    torch.manual_seed(0)
+    plain = SmallCNN((1, 8, 8), 10, channels_last=False)
+    fast = SmallCNN((1, 8, 8), 10)
+    fast.load_state_dict(plain.state_dict())
+    conv = fast.features[2].weight  # the second: with 1 input channel both layouts agree
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    out_plain, out_fast = plain(x), fast(x)
+    torch.testing.assert_close(out_fast, out_plain, rtol=1e-5, atol=1e-5)
+    (g_plain,) = torch.autograd.grad(out_plain.sum(), x)
+    (g_fast,) = torch.autograd.grad(out_fast.sum(), x)
+    torch.testing.assert_close(g_fast, g_plain, rtol=1e-4, atol=1e-6)
+    assert g_fast.shape == x.shape
+
+
+def test_channels_last_estimator_fits_saves_and_loads(digits_images, tmp_path):
+    X, _, y, _ = digits_images
+    clf = TRADESClassifier(eps=0.1, attack_steps=2, max_epochs=1, random_state=0,
+                           bounds=(0.0, 1.0)).fit(X[:200], y[:200])
+    weight = clf.module_.features[2].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    save_model(clf, tmp_path / "m.srm")
+    loaded = load_model(tmp_path / "m.srm")
+    np.testing.assert_allclose(loaded.predict_proba(X[200:260]), clf.predict_proba(X[200:260]),
+                               rtol=1e-5, atol=1e-6)
