@@ -37,6 +37,8 @@ _SEED_CANDIDATES = 8
 _SEED_SAMPLE = 2048
 _DENSE_SHARE = 0.3
 _GATHER_PAIRS = 256
+# The query side of a certificate is rebuilt once this share of its minima has dropped.
+_REBUILD_SHARE = 0.1
 
 
 def _tail_max(Q, R, ci, cj):
@@ -221,6 +223,24 @@ class LinfSearch:
         rows, cols = torch.nonzero(torch.isfinite(v), as_tuple=True)
         return rows.numpy(), ri_all[J[rows, cols].numpy()]
 
+    def query_certificate(self, above_lo, below_hi, t):
+        """The query side of the certificate at running minima ``t``.
+
+        Returns the certifying columns of ``[q - lo >= t, hi - q >= t]`` (padded to a
+        multiple of 8 by repeating one: repeated columns change no zero), the feature and
+        the level (``lo`` or ``hi``) each column compares a reference with, and the
+        query matrix on those columns.
+        """
+        t = self.tensor(t, above_lo.dtype)[:, None]
+        cert_q = torch.cat([above_lo >= t, below_hi >= t], dim=1)
+        cols = torch.nonzero(cert_q.any(dim=0)).squeeze(1)
+        if cols.numel() % 8:
+            cols = torch.cat([cols, cols[:1].expand(8 - cols.numel() % 8)])
+        d = above_lo.shape[1]
+        features = cols % d
+        levels = torch.where(cols < d, self.lo[features], self.hi[features])
+        return cols, features, levels, cert_q[:, cols]
+
     # ------------------------------------------------------------------ the search
     def _nearest(self, qi_all, q_codes, ri_all, r_codes, best, *, exclude_same, symmetric,
                  bar):
@@ -251,7 +271,10 @@ class LinfSearch:
             rows, refs = self.candidates(Qn, qc, ri_all, r_codes, exclude_same)
             if len(rows):
                 fold(rows, refs, qi, _tail_max(Qn, XR, rows, refs).astype(np.float64))
-            # 2. Certify blocks; measure only the uncertified pairs.
+            # 2. Certify blocks; measure only the uncertified pairs. The query side of the
+            # certificate is rebuilt only when a tenth of its running minima have dropped
+            # (a certificate at older, larger minima is still sound, just weaker).
+            t_cert, cert = None, None
             for b0, b1 in r_chunks:
                 rc = r_codes[b0:b1]
                 if exclude_same and qc[0] == qc[-1] == rc[0] == rc[-1]:
@@ -259,15 +282,15 @@ class LinfSearch:
                 ri = ri_all[b0:b1]
                 Rw = torch.from_numpy(np.ascontiguousarray(XR[ri], dtype=self.work))
                 Rw = Rw.to(self.device)
-                t = self.tensor(best[qi], Qw.dtype)[:, None]
-                cert_q = torch.cat([above_lo >= t, below_hi >= t], dim=1)
-                cols = torch.nonzero(cert_q.any(dim=0)).squeeze(1)
-                if cols.numel() % 8:  # repeated columns change no zero: pad to a multiple of 8
-                    cols = torch.cat([cols, cols[:1].expand(8 - cols.numel() % 8)])
+                t_now = best[qi]
+                if t_cert is None or (t_now < t_cert).mean() > _REBUILD_SHARE:
+                    t_cert = t_now.copy()
+                    cert = self.query_certificate(above_lo, below_hi, t_now)
+                cols, features, levels, cert_q = cert
                 same = self.same_label(qc, rc) if exclude_same else None
                 if cols.numel():
-                    cert_r = torch.cat([Rw.T == lo[:, None], Rw.T == hi[:, None]], dim=0)
-                    need = _count_products(cert_q[:, cols], cert_r[cols]) == 0
+                    cert_r = Rw[:, features].T == levels[:, None]
+                    need = _count_products(cert_q, cert_r) == 0
                 else:
                     need = torch.ones(len(qi), len(ri), dtype=torch.bool, device=Qw.device)
                 if same is not None:
