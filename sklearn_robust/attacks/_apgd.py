@@ -18,6 +18,7 @@ from ._base import Attack, margin_fooled
 from ._checks import input_gradient
 from ._docs import docs
 from ._losses import get_loss
+from ._parallel import run_groups, sample_numel
 
 
 def apgd_checkpoints(steps):
@@ -191,23 +192,35 @@ class APGD(Attack):
         return [lambda idx: loss_fn] * self.restarts
 
     def _attack(self, module, x, y, clean_logits, runs, generator):
-        """Run ``runs`` (each ``idx -> loss_fn``) in turn on the points not yet broken."""
+        """Run ``runs`` (each ``idx -> loss_fn``) on the points not yet broken.
+
+        Runs go in groups side by side in one batch (see ``_parallel``); within a group
+        the results are taken in run order, as if the runs had gone one after the other:
+        a point keeps the first run that fooled it, or else the run of highest loss.
+        """
         out = x.clone()
         fooled = margin_fooled(clean_logits, y)
         best_loss = torch.full((x.shape[0],), -float("inf"), dtype=x.dtype, device=x.device)
-        for make_loss in runs:
+        for group in run_groups(len(runs), int((~fooled).sum()), sample_numel(x)):
             idx = (~fooled).nonzero().squeeze(1)
             if idx.numel() == 0:
                 break
-            x_adv, hit, loss = self._run(module, x[idx], y[idx], make_loss(idx), generator)
-            take = hit | (loss > best_loss[idx])
-            out[idx[take]] = x_adv[take]
-            best_loss[idx[take]] = loss[take]
-            fooled[idx[hit]] = True
+            m, copies = idx.numel(), idx.repeat(len(group))
+            loss_fn = _side_by_side([runs[r](idx) for r in group])
+            x_adv, hit, loss = self._run(module, x[copies], y[copies], loss_fn, generator)
+            for j in range(len(group)):
+                part = slice(j * m, (j + 1) * m)
+                open_ = ~fooled[idx]
+                take = open_ & (hit[part] | (loss[part] > best_loss[idx]))
+                out[idx[take]] = x_adv[part][take]
+                best_loss[idx[take]] = loss[part][take]
+                fooled[idx[open_ & hit[part]]] = True
         return out
 
     def _run(self, module, x, y, loss_fn, generator):
-        """One APGD run. Returns (points, fooled mask, best loss), all per sample.
+        """One APGD run, or several side by side (each row is its own run).
+
+        Returns (points, fooled mask, best loss), all per sample.
 
         A point's output is fixed once it is misclassified (its first fooling iterate),
         so it leaves the working set: later iterations attack only the points still
@@ -296,3 +309,12 @@ class APGD(Attack):
             out[act[standing]] = x_max[standing]
             f_out[act] = f_max
         return out, fooled, f_out
+
+
+def _side_by_side(losses):
+    """One loss for runs side by side: per-point targets concatenated, or the shared loss."""
+    if all(hasattr(loss, "side_by_side") for loss in losses):
+        return losses[0].side_by_side(losses)
+    if all(loss is losses[0] for loss in losses):
+        return losses[0]
+    raise ValueError("runs side by side need one shared loss or per-point targets")

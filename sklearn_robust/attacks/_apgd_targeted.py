@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from ..utils import check_int
 from ._apgd import APGD
 from ._docs import docs
@@ -20,6 +22,10 @@ class _TargetedLoss:
     def subset(self, keep):
         return _TargetedLoss(self.target[keep])
 
+    @staticmethod
+    def side_by_side(losses):
+        return _TargetedLoss(torch.cat([loss.target for loss in losses]))
+
 
 @docs
 class APGDTargeted(APGD):
@@ -28,7 +34,9 @@ class APGDTargeted(APGD):
     The targets of a point are the ``n_target_classes`` classes other than its label
     with the highest clean logits, tried in decreasing order; each run attacks only the
     points no earlier run has broken. A point counts as broken when it is misclassified
-    (as any class). Points already misclassified are returned unchanged.
+    (as any class). Points already misclassified are returned unchanged. The runs of
+    several targets share one batch (each point repeated once per target) when it
+    fits, which changes the cost, not what each run does.
 
     Targeted DLR needs at least 4 classes. With 3 classes the attack falls back to
     untargeted APGD-DLR, with 2 to APGD-CE, and a ``UserWarning`` says so (the rule of

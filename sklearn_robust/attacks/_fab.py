@@ -15,6 +15,7 @@ from ._base import Attack
 from ._boundary import boundary_step
 from ._checks import check_gradient_rows, input_gradient
 from ._docs import docs
+from ._parallel import run_groups, sample_numel
 
 
 def _top_other_classes(logits, y, n):
@@ -101,22 +102,38 @@ class FAB(Attack):
         self.beta = check_fraction(beta, "beta", caller)
 
     def perturb(self, module, x, y, generator):
-        """Adversarial points for one batch (see :meth:`Attack.perturb`)."""
+        """Adversarial points for one batch (see :meth:`Attack.perturb`).
+
+        The runs (restarts; FAB-T: targets times restarts) go in groups side by side in
+        one batch (see ``_parallel``), each on the points no earlier group has broken;
+        a point keeps the closest adversarial point of all its runs. As in AutoAttack,
+        only restarts after the first start at random (``min(best, eps) / 2`` away).
+        """
         with torch.no_grad():
             logits = module(x)
         best = x.clone()
         best_dist = torch.full((x.shape[0],), float("inf"), dtype=x.dtype, device=x.device)
         standing = logits.argmax(dim=1) == y  # misclassified points are left as they are
-        for run, target in enumerate(self._runs(logits, y)):
+        runs = self._runs(logits, y)
+        weight = logits.shape[1] if runs[0] is None else 1  # untargeted: a gradient per class
+        open_ = standing & (best_dist > self.threat.eps)
+        for group in run_groups(len(runs), int(open_.sum()), sample_numel(x), weight):
             rows = (standing & (best_dist > self.threat.eps)).nonzero().squeeze(1)
             if rows.numel() == 0:
                 break
-            tgt = None if target is None else target[rows]
-            radius = best_dist[rows].clamp(max=self.threat.eps) / 2 if run else None
-            x_adv, dist = self._run(module, x[rows], y[rows], tgt, radius, generator)
-            better = dist < best_dist[rows]
-            best[rows[better]] = x_adv[better]
-            best_dist[rows[better]] = dist[better]
+            copies = rows.repeat(len(group))
+            target = None if runs[0] is None else torch.cat([runs[r][rows] for r in group])
+            radius = None
+            if any(r % self.restarts for r in group):
+                start = best_dist[rows].clamp(max=self.threat.eps) / 2
+                radius = torch.cat([start if r % self.restarts else torch.zeros_like(start)
+                                    for r in group])
+            x_adv, dist = self._run(module, x[copies], y[copies], target, radius, generator)
+            for j in range(len(group)):
+                part = slice(j * rows.numel(), (j + 1) * rows.numel())
+                better = dist[part] < best_dist[rows]
+                best[rows[better]] = x_adv[part][better]
+                best_dist[rows[better]] = dist[part][better]
         return self.threat.project(best, x)
 
     def _runs(self, logits, y):

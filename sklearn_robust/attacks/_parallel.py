@@ -1,0 +1,46 @@
+"""Several runs of one attack as one batch: the targets of APGD-T and FAB-T side by side.
+
+AutoAttack runs its targeted stages one target class at a time, each on the points the
+earlier targets left standing. Every run treats each point on its own (per-point step
+sizes, checkpoints and working sets), so the runs can also share one batch: the point
+repeated once per run, each copy with its own target. The work is the same on robust
+points and the iterations (and their fixed cost per tensor operation, which dominates on
+small inputs) are divided by the number of runs side by side. Groups are sized so that
+one batch holds at most ``_BATCH_ELEMENTS`` input values: past about half a megabyte per
+tensor the elementwise passes no longer run in cache, and batching runs became slower
+than running them in turn (measured on CPU: FAB-T on 139 MNIST points, 9 targets, took
+12 s one target at a time and 19 s with all nine in one batch; on 8x8 digits the nine
+side by side took half the time of nine in turn).
+"""
+
+from __future__ import annotations
+
+import math
+
+#: Input values (rows x features) one batch of runs side by side may hold.
+_BATCH_ELEMENTS = 1 << 17
+
+
+def run_groups(n_runs, n_points, sample_numel, weight=1):
+    """Consecutive groups of run indices that can share one batch of ``n_points`` each.
+
+    ``weight`` counts the copies of the input a run keeps per point (FAB's untargeted
+    step holds one gradient per class).
+
+    Examples
+    --------
+    >>> run_groups(9, 100, 64)  # 8x8 images: all nine targets in one batch
+    [range(0, 9)]
+    >>> run_groups(9, 30, 784)  # 28x28: five runs per batch
+    [range(0, 5), range(5, 9)]
+    >>> run_groups(3, 1000, 784)  # one at a time
+    [range(0, 1), range(1, 2), range(2, 3)]
+    """
+    per_run = max(n_points * sample_numel * weight, 1)
+    size = max(1, min(n_runs, _BATCH_ELEMENTS // per_run))
+    return [range(start, min(start + size, n_runs)) for start in range(0, n_runs, size)]
+
+
+def sample_numel(x):
+    """Number of values of one sample of the batch ``x``."""
+    return math.prod(x.shape[1:])
