@@ -13,8 +13,6 @@ import math
 
 import torch
 
-from ._square_oracle import _TABLE_CELLS, WorkingSet
-
 
 def rings(height, width, device=None, dtype=torch.float32, power=2):
     """The paper's concentric-squares weights on a ``height x width`` rectangle.
@@ -83,10 +81,6 @@ def _window_side(p, height, width):
     return side, side
 
 
-def _channel_norms(v):
-    return v.flatten(2).norm(dim=2)[:, :, None, None]  # (b, c, 1, 1)
-
-
 def _to_sphere(delta, eps):
     norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
     return delta * (eps / norms).view(-1, 1, 1, 1)
@@ -106,86 +100,74 @@ def _initial(oracle, b):
     return delta
 
 
-def _placed(choices, variant, top, left, h, w, mask):
-    """The patterns ``choices[variant]`` with their top-left corner at ``(top, left)``.
-
-    ``variant`` indexes ``choices`` (``(V, side_h, side_w)``); ``top`` and ``left``
-    broadcast against it, and the result, ``variant.shape + (h, w)``, is zero outside
-    ``mask`` (the windows).
-    """
-    side_h, side_w = choices.shape[1:]
-    rows = (torch.arange(h, device=choices.device) - top[..., None]).clamp(0, side_h - 1)
-    cols = (torch.arange(w, device=choices.device) - left[..., None]).clamp(0, side_w - 1)
-    picked = choices[variant[..., None, None], rows[..., :, None], cols[..., None, :]]
-    return picked * mask
-
-
-class _Fresh:
-    """The fresh patterns of one window side: ``-p, +p, -p.T, +p.T`` (``p.T`` only if square).
-
-    ``variant = 2 * transposed + positive``. With few enough windows every placement is
-    tabulated once, so an iteration looks its patterns up in one operation.
-    """
-
-    def __init__(self, oracle, windows):
-        _, self.h, self.w = oracle.image_shape
-        self.windows = windows
-        base = pattern(windows.side_h, windows.side_w, oracle.device, oracle.dtype)
-        turned = base.T if windows.side_h == windows.side_w else base
-        self.choices = torch.stack([-base, base, -turned, turned])
-        self.table = None
-        if windows.table is not None and 4 * windows.table.numel() <= _TABLE_CELLS:
-            top, left = windows.corners(torch.arange(windows.n_positions,
-                                                     device=oracle.device))
-            variants = torch.arange(4, device=oracle.device)[:, None].expand(4, top.shape[0])
-            self.table = _placed(self.choices, variants, top[:, 0], left[:, 0], self.h,
-                                 self.w, windows.table)  # (4, n_positions, h, w)
-
-    def __call__(self, variant, positions, mask):
-        """Patterns ``(b, c, h, w)`` for per-channel ``variant`` ``(b, c)`` at ``positions``."""
-        if self.table is not None:
-            return self.table[variant, positions[:, None]]
-        top, left = self.windows.corners(positions)
-        return _placed(self.choices, variant, top, left, self.h, self.w, mask)
-
-
 def search_l2(square, oracle, x, y):
-    """Square Attack, l_2, on one batch (see :class:`~sklearn_robust.attacks.Square`)."""
+    """Square Attack, l_2, on one batch (see :class:`~sklearn_robust.attacks.Square`).
+
+    Each proposal rewrites the cells of its two windows and rescales the whole
+    perturbation to norm ``eps``; the window sums are read from the two windows' cells
+    (``side**2`` per channel), and only the rescaling, the clamp to the bounds and the
+    acceptance touch the whole image.
+    """
     eps = square.threat.eps
     c, h, w = oracle.image_shape
     x_img, x_best, m_best, fooled = oracle.start(
         x, y, lambda n: _to_sphere(_initial(oracle, n), eps))
-    standing = WorkingSet(x_best, m_best, fooled, y, x=x_img, best=x_best)
-    fresh_patterns = {}
+    standing = (~fooled).nonzero().squeeze(1)
+    x_cur, best = x_img.flatten(1)[standing], x_best.flatten(1)[standing]
+    m_standing, y_standing = m_best[standing], y[standing]
+    choices = {}
 
     for iteration in range(1, square.n_queries):
-        b = len(standing)
+        b = standing.numel()
         if b == 0:
             break
-        x_cur, best = standing.state["x"], standing.state["best"]
+        side_h, side_w = _window_side(square.p_schedule(iteration), h, w)
+        cells = oracle.window_cells(side_h, side_w)
+        if (side_h, side_w) not in choices:
+            base = pattern(side_h, side_w, oracle.device, oracle.dtype)
+            turned = base.T if side_h == side_w else base
+            choices[side_h, side_w] = torch.stack([-base, base, -turned, turned])
+        first_at = oracle.positions(b, cells)
+        second_at = oracle.positions(b, cells)
+        first, second = cells.indices(first_at), cells.indices(second_at)
         delta = best - x_cur
-        windows = oracle.windows(*_window_side(square.p_schedule(iteration), h, w))
-        if windows not in fresh_patterns:
-            fresh_patterns[windows] = _Fresh(oracle, windows)
-        positions = oracle.positions(b, windows)
-        first, w_first = windows.masks(positions)
-        second, w_second = windows.masks(oracle.positions(b, windows))
-
-        # Per channel: the mass of the two windows plus a share of the unused budget
-        # (sums over a window as batched products with its weights).
-        squares = (delta * delta).view(b, c, -1)
-        in_both = torch.bmm(squares, torch.maximum(w_first, w_second)).view(b, c, 1, 1)
-        in_first = torch.bmm(squares, w_first).view(b, c, 1, 1)
-        unused = (eps ** 2 - squares.sum(dim=(1, 2))).clamp_min(0)
-        available = (in_both + unused.view(-1, 1, 1, 1) / c).sqrt()
-        old = delta * first / in_first.sqrt().clamp_min(1e-12)
-        # One orientation per point, one sign per channel: the pattern's variant.
+        d_first, d_second = delta.gather(1, first), delta.gather(1, second)
+        # The second window's cells outside the first (the union's other part).
+        top1, left1 = cells.corners(first_at)
+        top2, left2 = cells.corners(second_at)
+        rows = top2 + cells.cell_rows
+        cols = left2 + cells.cell_cols
+        outside = ~((rows >= top1) & (rows < top1 + side_h)
+                    & (cols >= left1) & (cols < left1 + side_w))  # (b, side_h * side_w)
+        outside = outside.repeat(1, c)
+        sq_first = (d_first * d_first).view(b, c, -1).sum(dim=2)  # (b, c)
+        sq_second = (d_second * d_second * outside).view(b, c, -1).sum(dim=2)
+        in_both = sq_first + sq_second
+        total = (delta * delta).sum(dim=1)
+        unused = (eps ** 2 - total).clamp_min(0)
+        available = (in_both + unused[:, None] / c).sqrt()  # (b, c)
+        old = d_first.view(b, c, -1) / sq_first.sqrt().clamp_min(1e-12)[:, :, None]
         bits = torch.randint(0, 2, (b, 1 + c), generator=oracle.generator,
                              device=oracle.device)
-        variant = 2 * bits[:, :1] + bits[:, 1:]
-        new = old + fresh_patterns[windows](variant, positions, first)
-        new = new * (available / _channel_norms(new).clamp_min(1e-12))
-        proposal = torch.where(first | second, new, delta)  # the second window emptied
-        x_new = oracle.clamp(x_cur + _to_sphere(proposal, eps))
-        standing.step(oracle, x_new, best=x_new)
-    return square.threat.project(standing.finish(standing.state["best"]).reshape(x.shape), x)
+        variant = 2 * bits[:, :1] + bits[:, 1:]  # one orientation, one sign per channel
+        new = old + choices[side_h, side_w][variant].flatten(2)
+        new = new * (available / new.norm(dim=2).clamp_min(1e-12))[:, :, None]
+        new = new.flatten(1)
+        proposal = delta.clone()
+        proposal.scatter_(1, second, 0.0)  # the second window emptied...
+        proposal.scatter_(1, first, new)  # ...into the first
+        norm = (total - in_both.sum(dim=1) + (new * new).sum(dim=1)).clamp_min(0).sqrt()
+        scale = eps / norm.clamp_min(1e-12)
+        x_new = oracle.clamp(torch.addcmul(x_cur, proposal, scale[:, None]))
+        m_new, hit = oracle.query(x_new, y_standing)
+        accept = (m_new < m_standing) | hit
+        best = torch.where(accept[:, None], x_new, best)
+        m_standing = torch.where(accept, m_new, m_standing)
+        if bool(hit.any()):
+            x_best[standing[hit]] = best[hit].view(-1, c, h, w)
+            rest = ~hit
+            standing, m_standing, y_standing, best, x_cur = (
+                t[rest] for t in (standing, m_standing, y_standing, best, x_cur)
+            )
+    x_best[standing] = best.view(-1, c, h, w)
+    return square.threat.project(x_best.reshape(x.shape), x)

@@ -1,8 +1,8 @@
 """Square Attack's view of one batch: samples as images, queries, bounds, random draws.
 
 Square runs thousands of iterations on small batches, so its cost is the number of tensor
-operations per iteration rather than their size: windows are looked up in a table built
-once per window side, and the points still standing are kept as a compact working set.
+operations per iteration and the share of the image each one reads: a proposal changes
+only the cells of its windows, listed by :class:`WindowCells` (built once per side).
 """
 
 from __future__ import annotations
@@ -10,10 +10,6 @@ from __future__ import annotations
 import torch
 
 from ._losses import margin
-
-# Largest window table (positions x pixels) built; past it each window is assembled from
-# a row mask and a column mask (three operations instead of one lookup).
-_TABLE_CELLS = 1 << 22
 
 
 def _image_shape(sample_shape):
@@ -30,60 +26,14 @@ def _image_shape(sample_shape):
     )
 
 
-def _interval_masks(size, side, device):
-    """``(size - side + 1, size)`` booleans: row ``t`` marks the interval ``[t, t + side)``."""
-    cells = torch.arange(size, device=device)
-    starts = torch.arange(size - side + 1, device=device)[:, None]
-    return (cells >= starts) & (cells < starts + side)
-
-
-class Windows:
-    """Every ``side_h x side_w`` window of an ``h x w`` image, drawn by flat position.
-
-    A position ``t`` is the window with top-left corner ``(t // n_cols, t % n_cols)``;
-    drawing ``t`` uniformly draws the corner's row and column uniformly and independently.
-    """
-
-    def __init__(self, h, w, side_h, side_w, device, dtype=torch.float32,
-                 table_cells=_TABLE_CELLS):
-        self.side_h, self.side_w = side_h, side_w
-        self.rows = _interval_masks(h, side_h, device)  # (n_rows, h)
-        self.cols = _interval_masks(w, side_w, device)  # (n_cols, w)
-        self.n_cols = self.cols.shape[0]
-        self.n_positions = self.rows.shape[0] * self.n_cols
-        self.dtype = dtype
-        self.table = self.weights_table = None
-        if self.n_positions * h * w <= table_cells:
-            self.table = self._assemble(torch.arange(self.n_positions, device=device))
-            self.weights_table = self.table.flatten(1).to(dtype)
-
-    def _assemble(self, positions):
-        top, left = positions // self.n_cols, positions % self.n_cols
-        return self.rows[top][:, :, None] & self.cols[left][:, None, :]
-
-    def corners(self, positions):
-        """Top-left corners ``(top, left)``, each ``(b, 1)``, of the windows at ``positions``."""
-        return (positions // self.n_cols)[:, None], (positions % self.n_cols)[:, None]
-
-    def masks(self, positions):
-        """The windows at ``positions``: booleans ``(b, 1, h, w)`` and weights ``(b, h*w, 1)``.
-
-        The float form sums a window's pixels by a batched matrix product, one operation.
-        """
-        if self.table is not None:
-            masks, weights = self.table[positions], self.weights_table[positions]
-        else:
-            masks = self._assemble(positions)
-            weights = masks.flatten(1).to(self.dtype)
-        return masks[:, None], weights[:, :, None]
-
-
 class WindowCells:
     """The flat indices of every ``side_h x side_w`` window of a ``(c, h, w)`` image.
 
-    A window at flat position ``t`` (as in :class:`Windows`) covers, in each channel, the
-    cells ``top * w + left + offset`` for the ``side_h * side_w`` offsets of a window in
-    the top-left corner; :meth:`indices` lists them, channel by channel.
+    A window at flat position ``t`` has its top-left corner at ``(t // n_cols, t % n_cols)``
+    (so drawing ``t`` uniformly draws the corner's row and column uniformly and
+    independently) and covers, in each channel, the cells ``top * w + left + offset`` for
+    the ``side_h * side_w`` offsets of a window in the top-left corner; :meth:`indices`
+    lists them, channel by channel.
     """
 
     def __init__(self, image_shape, side_h, side_w, device):
@@ -95,6 +45,13 @@ class WindowCells:
         rows = torch.arange(side_h, device=device)[:, None] * w
         corner = (rows + torch.arange(side_w, device=device)).flatten()
         self.offsets = (torch.arange(c, device=device)[:, None] * (h * w) + corner).flatten()
+        # Row and column of each cell of one channel's window, relative to its corner.
+        self.cell_rows = torch.arange(side_h, device=device).repeat_interleave(side_w)
+        self.cell_cols = torch.arange(side_w, device=device).repeat(side_h)
+
+    def corners(self, positions):
+        """Top-left corners ``(top, left)``, each ``(b, 1)``, of the windows at ``positions``."""
+        return (positions // self.n_cols)[:, None], (positions % self.n_cols)[:, None]
 
     def indices(self, positions):
         """``(b, c * side_h * side_w)`` flat indices of the windows at ``positions``."""
@@ -130,23 +87,15 @@ class Oracle:
         draw = torch.randint(0, 2, shape, generator=self.generator, device=self.device)
         return (2 * draw - 1).to(self.dtype)
 
-    def windows(self, side_h, side_w):
-        """The :class:`Windows` of that side (built once per side and batch)."""
-        key = (side_h, side_w)
-        if key not in self._windows:
-            _, h, w = self.image_shape
-            self._windows[key] = Windows(h, w, side_h, side_w, self.device, self.dtype)
-        return self._windows[key]
-
     def window_cells(self, side_h, side_w):
         """The :class:`WindowCells` of that side (built once per side and batch)."""
-        key = ("cells", side_h, side_w)
+        key = (side_h, side_w)
         if key not in self._windows:
             self._windows[key] = WindowCells(self.image_shape, side_h, side_w, self.device)
         return self._windows[key]
 
     def positions(self, b, windows):
-        """``b`` uniform random window positions (flat indices, see :class:`Windows`)."""
+        """``b`` uniform random window positions (flat indices, see :class:`WindowCells`)."""
         return torch.randint(0, windows.n_positions, (b,), generator=self.generator,
                              device=self.device)
 
@@ -164,41 +113,3 @@ class Oracle:
             m_init, hit = self.query(x_init, y[idx])
             x_best[idx], m_best[idx], fooled[idx] = x_init, m_init, hit
         return x_img, x_best, m_best, fooled
-
-
-class WorkingSet:
-    """The points not yet fooled, as compact tensors: rows leave as their point is fooled.
-
-    ``state`` holds per-point tensors (first dimension the working set), some of which
-    describe each point's best proposal so far. :meth:`step` queries the proposals and
-    keeps those that lower the margin; only when a point is fooled does it write that
-    point's image to ``x_best`` and drop its rows, so most iterations index nothing.
-    """
-
-    def __init__(self, x_best, m_best, fooled, y, **state):
-        self.x_best = x_best
-        self.idx = (~fooled).nonzero().squeeze(1)
-        self.m_best, self.y = m_best[self.idx], y[self.idx]
-        self.state = {name: t[self.idx] for name, t in state.items()}
-
-    def __len__(self):
-        return self.idx.numel()
-
-    def step(self, oracle, x_new, **proposed):
-        """Query images ``x_new``; where the margin drops, ``proposed`` replaces the state."""
-        m_new, hit = oracle.query(x_new, self.y)
-        accept = (m_new < self.m_best) | hit
-        self.m_best = torch.where(accept, m_new, self.m_best)
-        for name, value in proposed.items():
-            keep = accept.view(-1, *[1] * (value.dim() - 1))
-            self.state[name] = torch.where(keep, value, self.state[name])
-        if bool(hit.any()):
-            self.x_best[self.idx[hit]] = x_new[hit]
-            rest = ~hit
-            self.idx, self.m_best, self.y = self.idx[rest], self.m_best[rest], self.y[rest]
-            self.state = {name: t[rest] for name, t in self.state.items()}
-
-    def finish(self, images):
-        """``x_best`` with ``images``, the standing points' best images, written back."""
-        self.x_best[self.idx] = images
-        return self.x_best
