@@ -1,5 +1,6 @@
 """The example scripts run end to end in their ``--smoke`` configuration."""
 
+import math
 import runpy
 from pathlib import Path
 
@@ -161,6 +162,10 @@ def test_mnist_trades_smoke(tmp_path):
     mnist_split = runpy.run_path(str(EXAMPLES / "_mnist.py"))["mnist_split"]
     _, X_test, _, y_test = mnist_split(0, smoke=True)
     assert 100 * model.score(X_test, y_test) == pytest.approx(measured["clean"])
+    # --load evaluates the saved model again without training
+    again, _ = _run_restoring_threads("mnist_trades", ["--smoke", "--load", str(saved)])
+    assert again["clean"] == pytest.approx(measured["clean"])
+    assert math.isnan(again["fit_s"])
 
 
 def test_mnist_trades_smoke_on_a_subset_with_one_cycle(tmp_path):
