@@ -72,6 +72,50 @@ def test_boundary_step_is_the_least_norm_point_on_the_plane_in_the_box(norm):
             assert got == pytest.approx(best, abs=1e-4)
 
 
+def _level_cases():
+    """Rows of (c, beta, r) for the level equation, with the awkward ones in."""
+    gen = torch.Generator().manual_seed(1)
+    n, d = 64, 50
+    c = torch.rand(n, d, generator=gen, dtype=torch.float64)
+    c[c < 0.2] = 0  # coordinates that buy nothing
+    beta = torch.rand(n, d, generator=gen, dtype=torch.float64)
+    beta[beta < 0.3] = 0  # no room at all (a pixel on its bound)
+    reach = (c * beta).sum(dim=1)
+    r = reach * torch.rand(n, generator=gen, dtype=torch.float64)
+    r[:4] = reach[:4] * 1.5  # out of reach: inf
+    r[4:6] = 0  # on the plane already
+    r[6] = reach[6]  # exactly the largest reachable value
+    c[7], r[7] = 0, 1.0  # a zero normal: nothing reaches r
+    beta[8], r[8] = 7.0, 3.0  # one breakpoint shared by every coordinate
+    return c, beta, r
+
+
+def test_level_by_pivoting_equals_level_by_sorting(monkeypatch):
+    from sklearn_robust.attacks import _boundary
+
+    c, beta, r = _level_cases()
+    by_sort = _boundary._solve_level_by_sort(c, beta, r)
+    by_pivot = _boundary._solve_level(c, beta, r)
+    assert torch.isinf(by_pivot[:4]).all() and torch.isinf(by_pivot[7])
+    # r equal to the largest reachable value: the last breakpoint that buys something
+    # (the sort's cumulative sums round below r there and call it out of reach).
+    assert float(by_pivot[6]) == pytest.approx(float(beta[6][c[6] > 0].max()), rel=1e-12)
+    by_sort[6] = by_pivot[6]
+    finite = torch.isfinite(by_sort)
+    assert torch.equal(finite, torch.isfinite(by_pivot))
+    assert torch.allclose(by_pivot[finite], by_sort[finite], rtol=1e-12, atol=1e-12)
+    # The solution is the least tau with g(tau) >= r: g reaches r there, not before.
+    g = (c[finite] * torch.minimum(by_pivot[finite, None], beta[finite])).sum(dim=1)
+    assert torch.allclose(g, r[finite], rtol=1e-12, atol=1e-12)
+    # Rows still moving when the passes run out are solved by the sort, to the same tau.
+    monkeypatch.setattr(_boundary, "_PIVOT_PASSES", 1)
+    rows = torch.arange(len(r)) != 6
+    fallback = _boundary._solve_level(c, beta, r)[rows]
+    assert torch.equal(torch.isfinite(fallback), finite[rows])
+    assert torch.allclose(fallback[finite[rows]], by_sort[rows][finite[rows]],
+                          rtol=1e-12, atol=1e-12)
+
+
 def test_boundary_step_without_bounds_and_out_of_reach():
     x, w, b = torch.zeros(1, 3), torch.tensor([[1.0, -2.0, 0.0]]), torch.tensor([3.0])
     # No box: l_inf steps are +-|b| / ||w||_1, l_2 steps are -b w / ||w||^2.

@@ -6,12 +6,19 @@ Both norms reduce to one monotone equation: with ``r = |b|`` and ``w`` turned to
 the hyperplane, the reachable value of ``<w, delta>`` at level ``tau`` is
 ``g(tau) = sum_j c_j min(tau, beta_j)`` (l_inf: ``c = |w|``, ``beta`` the room to the
 box; l_2: ``c = w^2``, ``beta = room / |w|``, from the KKT conditions
-``delta = clip(tau w)``). ``g`` is piecewise linear and increasing, so sorting the
-breakpoints ``beta`` solves ``g(tau) = r`` exactly. l_1 is a fractional knapsack: a unit
-of l_1 spent on coordinate ``j`` buys ``|w_j|`` of ``<w, delta>``, so the coordinates are
-filled to the box in decreasing ``|w_j|`` until ``r`` is reached, the last one partly
-(exact; with ties any split is optimal). A hyperplane the box cannot reach gets the
-box's farthest corner towards it.
+``delta = clip(tau w)``). ``g`` is piecewise linear, increasing and concave, so
+``g(tau) = r`` has an exact solution on one of its segments. It is found by pivoting
+(Newton's method from the left, as in Michelot's simplex projection): assume the
+coordinates with ``beta_j <= tau`` are saturated, solve the linear equation that leaves,
+saturate the coordinates the new ``tau`` passes, and repeat until the set stops growing;
+concavity keeps every ``tau`` at or below the solution. It settles in a few passes over
+the coordinates (3 on FAB's rows from MNIST models), against a sort of every row; rows
+that have not settled after ``_PIVOT_PASSES`` are solved by sorting the breakpoints.
+
+l_1 is a fractional knapsack: a unit of l_1 spent on coordinate ``j`` buys ``|w_j|`` of
+``<w, delta>``, so the coordinates are filled to the box in decreasing ``|w_j|`` until
+``r`` is reached, the last one partly (exact; with ties any split is optimal). A
+hyperplane the box cannot reach gets the box's farthest corner towards it.
 """
 
 from __future__ import annotations
@@ -22,8 +29,40 @@ import torch
 _FAR = 1e20
 
 
+# Pivoting passes before the rows still moving are handed to the sort (see the module doc).
+_PIVOT_PASSES = 32
+
+
 def _solve_level(c, beta, r):
     """Least ``tau`` with ``sum_j c_j min(tau, beta_j) >= r``, row by row (``inf``: none)."""
+    total = c.sum(dim=1)
+    c_beta = c * beta
+    saturated = torch.empty_like(beta)  # 0/1 as floats: boolean masks are slow on CPU
+    capped = torch.zeros_like(r)  # sum of c_j beta_j over the saturated coordinates
+    slope = total  # sum of c_j over the others
+    for _ in range(_PIVOT_PASSES):
+        # A row with every coordinate saturated is flat: inf keeps its set as it is.
+        tau = torch.where(slope > 0, (r - capped) / slope, float("inf"))
+        torch.le(beta, tau[:, None], out=saturated)
+        new_capped = (c_beta * saturated).sum(dim=1)
+        new_slope = (c - c * saturated).sum(dim=1)  # not total - ...: no cancellation
+        # The set only grows; when the sums stay put, so does tau: the row is solved.
+        moving = (new_capped != capped) | (new_slope != slope)
+        capped, slope = new_capped, new_slope
+        if not bool(moving.any()):
+            break
+    # Every coordinate saturated: g is flat from the largest breakpoint on.
+    # A flat row (tau inf) reaches r at its last breakpoint, or never.
+    at_last = (slope <= 0) & (r <= capped)
+    if bool(at_last.any()):
+        tau[at_last] = (beta[at_last] * (c[at_last] > 0)).amax(dim=1)
+    if bool(moving.any()):
+        tau[moving] = _solve_level_by_sort(c[moving], beta[moving], r[moving])
+    return tau
+
+
+def _solve_level_by_sort(c, beta, r):
+    """:func:`_solve_level` by sorting the breakpoints (for rows the pivoting left moving)."""
     beta, order = beta.sort(dim=1)
     c = c.gather(1, order)
     capped = (c * beta).cumsum(dim=1)  # sum over j <= k of c_j beta_j
