@@ -13,8 +13,13 @@ instead of the test split (train on the other 90%), for choosing ``--epochs`` or
 The network is the library's ``SmallCNN`` (two blocks of two 3x3 convolutions, 32 and 64
 channels, one hidden layer of 256; the reference's has two hidden layers of 200), Adam.
 
+``--attack-steps`` and ``--step-size`` change the training attack only (a cheaper
+schedule, for the time it takes to reach a robustness level); the evaluation is always
+PGD-40 with steps of 0.01 and AutoAttack.
+
 Run:  python examples/mnist_trades.py [--betas 1 6] [--epochs 10] [--auto-version standard]
       [--schedule onecycle] [--auto-n 200] [--validate] [--threads 2] [--out table.md]
+      [--attack-steps 40] [--step-size 0.01]
       [--save model-{beta}.srm] [--load model-{beta}.srm] [--smoke]
 """
 
@@ -52,6 +57,10 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--eps", type=float, default=0.3)
+    parser.add_argument("--attack-steps", type=int, default=40,
+                        help="steps of the training attack (the reference's 40)")
+    parser.add_argument("--step-size", type=float, default=0.01,
+                        help="step of the training attack (the reference's 0.01)")
     parser.add_argument("--schedule", default="constant", choices=["constant", "onecycle"],
                         help="learning rate: constant (the reference's first phase) or "
                              "one-cycle with peak --lr")
@@ -79,7 +88,8 @@ def main(argv=None):
     if args.validate:
         X_train, X_test, y_train, y_test = validation_split(X_train, y_train, args.seed)
         eval_on = f"validation ({len(X_test)})"
-    steps, step, epochs, pgd_steps = 40, 0.01, args.epochs, 40
+    steps, step, epochs = args.attack_steps, args.step_size, args.epochs
+    pgd_steps, pgd_step = 40, 0.01  # the evaluation: the reference's PGD-40, whatever the training
     version = args.auto_version
     if args.smoke:
         steps, epochs, pgd_steps, version = 2, 1, 3, "fast"
@@ -103,7 +113,7 @@ def main(argv=None):
             save_model(clf, args.save.format(beta=f"{beta:g}"))
         clean = clf.score(X_test, y_test)
         pgd = adversarial_accuracy(clf, X_test, y_test, args.eps, "pgd", steps=pgd_steps,
-                                   step_size=step, seed=args.seed)
+                                   step_size=pgd_step, seed=args.seed)
         print(f"beta {beta:g}: fit {fit_s:.0f} s, clean {percent(clean):.2f}, "
               f"PGD-{pgd_steps} {percent(pgd):.2f}; AutoAttack ({version}) next", flush=True)
         X_auto, y_auto = X_test[:n_auto], y_test[:n_auto]
@@ -112,7 +122,8 @@ def main(argv=None):
         pgd_there, auto_on = pgd, eval_on
         if n_auto < len(X_test):  # PGD-40 on the same points, to compare like with like
             pgd_there = adversarial_accuracy(clf, X_auto, y_auto, args.eps, "pgd",
-                                             steps=pgd_steps, step_size=step, seed=args.seed)
+                                             steps=pgd_steps, step_size=pgd_step,
+                                             seed=args.seed)
             auto_on = f"first {n_auto}"
         rows.append({"method": f"TRADES(beta {beta:g})", "epochs": epochs, "eval_on": eval_on,
                      "clean": percent(clean), "pgd": percent(pgd), "auto": percent(auto),

@@ -109,3 +109,43 @@ def test_channels_last_estimator_fits_saves_and_loads(digits_images, tmp_path):
     loaded = load_model(tmp_path / "m.srm")
     np.testing.assert_allclose(loaded.predict_proba(X[200:260]), clf.predict_proba(X[200:260]),
                                rtol=1e-5, atol=1e-6)
+
+
+def _textbook_order(cnn):
+    """``cnn`` with each ``max-pool, ReLU`` put back in the textbook order ``ReLU, max-pool``."""
+    layers = list(cnn.features)
+    for i in range(len(layers) - 1):
+        if isinstance(layers[i], nn.MaxPool2d) and isinstance(layers[i + 1], nn.ReLU):
+            layers[i], layers[i + 1] = layers[i + 1], layers[i]
+    textbook = copy.deepcopy(cnn)
+    textbook.features = nn.Sequential(*layers)
+    return textbook
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28)])
+def test_pooling_before_the_relu_is_the_same_network(batch_norm, shape):
+    """SmallCNN's ``conv, max-pool, ReLU``: the textbook network's outputs and gradients."""
+    torch.manual_seed(0)
+    fast = SmallCNN(shape, 10, batch_norm=batch_norm).train()
+    kinds = [type(m).__name__ for m in fast.features]
+    assert kinds.count("MaxPool2d") == 2
+    assert all(kinds[i + 1] == "ReLU" for i, k in enumerate(kinds) if k == "MaxPool2d")
+    textbook = _textbook_order(fast)
+    assert list(fast.state_dict()) == list(textbook.state_dict())  # same keys: old files load
+    x = torch.rand(16, *shape, generator=torch.Generator().manual_seed(1))
+    for mode in (True, False):  # BatchNorm in both modes
+        results = []
+        for net in (fast, textbook):
+            net.train(mode)
+            x_in = x.clone().requires_grad_(True)
+            net.zero_grad()
+            out = net(x_in)
+            loss = out.logsumexp(dim=1).sum()
+            (g_input,) = torch.autograd.grad(loss, x_in, retain_graph=True)
+            loss.backward()
+            results.append((out.detach(), g_input, [p.grad.clone() for p in net.parameters()]))
+        (out_f, gx_f, gp_f), (out_t, gx_t, gp_t) = results
+        assert torch.equal(out_f, out_t) and torch.equal(gx_f, gx_t)
+        for got, want in zip(gp_f, gp_t, strict=True):
+            assert torch.equal(got, want)
