@@ -92,7 +92,7 @@ def main(argv=None):
     pgd_steps, pgd_step = 40, 0.01  # the evaluation: the reference's PGD-40, whatever the training
     version = args.auto_version
     if args.smoke:
-        steps, epochs, pgd_steps, version = 2, 1, 3, "fast"
+        steps, epochs, pgd_steps, version = min(steps, 2), 1, 3, "fast"
     n_auto = len(X_test) if args.auto_n is None else min(args.auto_n, len(X_test))
     callbacks = None
     if args.schedule == "onecycle":

@@ -175,6 +175,17 @@ def test_mnist_trades_smoke_on_a_subset_with_one_cycle(tmp_path):
     assert 0 <= measured["auto"] <= measured["pgd_there"] + 1e-9 <= 100
 
 
+def test_mnist_trades_cheaper_training_attack(tmp_path):
+    """--attack-steps and --step-size set the training attack of the saved model."""
+    saved = tmp_path / "trades-{beta}.srm"
+    _run_restoring_threads("mnist_trades", ["--smoke", "--attack-steps", "1", "--step-size",
+                                            "0.05", "--save", str(saved)])
+    from sklearn_robust.persistence import load_model
+
+    model = load_model(tmp_path / "trades-1.srm")
+    assert (model.attack_steps, model.step_size) == (1, 0.05)
+
+
 def test_mnist_yang_table_smoke(tmp_path):
     out = tmp_path / "yang.md"
     rows = _run_restoring_threads("mnist_yang_table", ["--smoke", "--out", str(out)])
