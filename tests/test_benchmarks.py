@@ -27,6 +27,28 @@ def test_training_benchmark_smoke():
     assert all(ours > 0 and ref > 0 for _, ours, ref, _ in rows)
 
 
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28)])
+def test_training_benchmark_reference_network_is_smallcnn_in_textbook_order(shape):
+    """The reference loops' network: SmallCNN's weights under the same seed, the same function."""
+    import torch
+
+    from sklearn_robust.estimators import SmallCNN
+
+    bench = load("bench_training")
+    torch.manual_seed(3)
+    ours = SmallCNN(shape, 10)
+    torch.manual_seed(3)
+    textbook = bench.TextbookCNN(shape, 10)
+    ours_state, textbook_state = ours.state_dict(), textbook.state_dict()
+    assert list(ours_state) == list(textbook_state)
+    assert all(torch.equal(ours_state[k], textbook_state[k]) for k in ours_state)
+    kinds = [type(m).__name__ for m in textbook.features]
+    assert all(kinds[i - 1] == "ReLU" for i, k in enumerate(kinds) if k == "MaxPool2d")
+    x = torch.rand(4, *shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), textbook(x), rtol=1e-5, atol=1e-6)
+
+
 def test_attack_benchmark_smoke():
     rows = load("bench_attacks").main(["--quick", "--repeats", "1", "--workload", "digits",
                                        "--attacks", "pgd", "apgd-ce"])

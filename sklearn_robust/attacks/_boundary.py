@@ -51,8 +51,8 @@ def _solve_level(c, beta, r):
         capped, slope = new_capped, new_slope
         if not bool(moving.any()):
             break
-    # Every coordinate saturated: g is flat from the largest breakpoint on.
-    # A flat row (tau inf) reaches r at its last breakpoint, or never.
+    # A row with every coordinate saturated (tau inf) is flat from its last breakpoint
+    # on: it reaches r there, or never.
     at_last = (slope <= 0) & (r <= capped)
     if bool(at_last.any()):
         tau[at_last] = (beta[at_last] * (c[at_last] > 0)).amax(dim=1)
