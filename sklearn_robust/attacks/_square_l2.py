@@ -115,6 +115,9 @@ def search_l2(square, oracle, x, y):
     standing = (~fooled).nonzero().squeeze(1)
     x_cur, best = x_img.flatten(1)[standing], x_best.flatten(1)[standing]
     m_standing, y_standing = m_best[standing], y[standing]
+    # The accepted perturbation and its squared norm, updated on the rows that accept.
+    delta = best - x_cur
+    total = (delta * delta).sum(dim=1)
     choices = {}
 
     for iteration in range(1, square.n_queries):
@@ -130,7 +133,6 @@ def search_l2(square, oracle, x, y):
         first_at = oracle.positions(b, cells)
         second_at = oracle.positions(b, cells)
         first, second = cells.indices(first_at), cells.indices(second_at)
-        delta = best - x_cur
         d_first, d_second = delta.gather(1, first), delta.gather(1, second)
         # The second window's cells outside the first (the union's other part).
         top1, left1 = cells.corners(first_at)
@@ -143,7 +145,6 @@ def search_l2(square, oracle, x, y):
         sq_first = (d_first * d_first).view(b, c, -1).sum(dim=2)  # (b, c)
         sq_second = (d_second * d_second * outside).view(b, c, -1).sum(dim=2)
         in_both = sq_first + sq_second
-        total = (delta * delta).sum(dim=1)
         unused = (eps ** 2 - total).clamp_min(0)
         available = (in_both + unused[:, None] / c).sqrt()  # (b, c)
         old = d_first.view(b, c, -1) / sq_first.sqrt().clamp_min(1e-12)[:, :, None]
@@ -161,13 +162,17 @@ def search_l2(square, oracle, x, y):
         x_new = oracle.clamp(torch.addcmul(x_cur, proposal, scale[:, None]))
         m_new, hit = oracle.query(x_new, y_standing)
         accept = (m_new < m_standing) | hit
-        best = torch.where(accept[:, None], x_new, best)
+        taken = accept.nonzero().squeeze(1)
+        if taken.numel():
+            best[taken] = x_new[taken]
+            delta[taken] = x_new[taken] - x_cur[taken]
+            total[taken] = (delta[taken] * delta[taken]).sum(dim=1)
         m_standing = torch.where(accept, m_new, m_standing)
         if bool(hit.any()):
             x_best[standing[hit]] = best[hit].view(-1, c, h, w)
             rest = ~hit
-            standing, m_standing, y_standing, best, x_cur = (
-                t[rest] for t in (standing, m_standing, y_standing, best, x_cur)
+            standing, m_standing, y_standing, best, x_cur, delta, total = (
+                t[rest] for t in (standing, m_standing, y_standing, best, x_cur, delta, total)
             )
     x_best[standing] = best.view(-1, c, h, w)
     return square.threat.project(x_best.reshape(x.shape), x)
