@@ -275,7 +275,7 @@ class AttackStepsSchedule(Callback):
 
     def on_train_begin(self, net, **kwargs):
         objective = getattr(net, "objective_", None)
-        if objective is None or "steps" not in objective.get_params():
+        if getattr(objective, "steps", None) is None:
             raise ValueError(
                 f"{type(self).__name__} needs an estimator whose training objective searches "
                 f"in steps (AT, TRADES, SCORE, RST, LLR), got {type(net).__name__}."

@@ -71,15 +71,14 @@ def test_threat_parameters_reach_threat_model(cls, small_digits):
 
 
 
+SEARCH = {"eps", "norm", "bounds", "attack_steps", "step_size", "awp_gamma"}
 METHOD_PARAMS = {  # what each classifier adds to the network parameters of the base
     NaturalClassifier: set(),
-    ATClassifier: {"eps", "norm", "bounds", "attack_steps", "step_size", "ls"},
-    TRADESClassifier: {"eps", "norm", "bounds", "attack_steps", "step_size", "beta", "ls"},
-    SCOREClassifier: {"eps", "norm", "bounds", "attack_steps", "step_size", "beta",
-                      "distance", "ls", "clip"},
-    RSTClassifier: {"eps", "norm", "bounds", "attack_steps", "step_size", "lam"},
-    LLRClassifier: {"eps", "norm", "bounds", "attack_steps", "step_size", "lam", "mu",
-                    "form"},
+    ATClassifier: SEARCH | {"ls"},
+    TRADESClassifier: SEARCH | {"beta", "ls"},
+    SCOREClassifier: SEARCH | {"beta", "distance", "ls", "clip"},
+    RSTClassifier: SEARCH | {"lam"},
+    LLRClassifier: SEARCH | {"lam", "mu", "form"},
     FastATClassifier: {"eps", "norm", "bounds", "step_size"},
     GRClassifier: {"lam", "h", "weighting"},  # always the l_2 direction (reference code)
 }

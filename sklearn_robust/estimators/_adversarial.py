@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..objectives import SearchingObjective
+from ..objectives import SearchingObjective, WeightPerturbation
 from ..threat import ThreatModel
-from ..utils import NON_NEGATIVE, NORMS, StrOptions, check_bounds, check_bounds_contain
+from ..utils import (
+    NON_NEGATIVE,
+    NORMS,
+    POSITIVE,
+    StrOptions,
+    check_bounds,
+    check_bounds_contain,
+)
 from ._base import RobustNetClassifier, objective_constraints
 from ._docs import fill_doc
 
@@ -69,7 +76,9 @@ class AdversarialNetClassifier(ThreatNetClassifier):
     """Base of the classifiers whose objective searches the ball: adds the attack schedule.
 
     ``attack_steps`` and ``step_size`` are passed to the objective (as its ``steps`` and
-    ``step_size``) by :meth:`schedule`; the threat model stays the ball only.
+    ``step_size``) by :meth:`schedule`; the threat model stays the ball only. With
+    ``awp_gamma`` the objective is wrapped in
+    :class:`~sklearn_robust.objectives.WeightPerturbation`.
 
     Parameters
     ----------
@@ -90,15 +99,27 @@ class AdversarialNetClassifier(ThreatNetClassifier):
     ThreatModel(eps=0.1, norm='linf', bounds=(0.0, 1.0))
     >>> clf.objective_.steps
     2
+    >>> TRADESClassifier(awp_gamma=0.005).make_objective()
+    WeightPerturbation(objective=TRADES(beta=6.0, ls=0.0, steps=10, step_size=None), gamma=0.005)
     """
 
     schedule_params = {"attack_steps": "steps", "step_size": "step_size"}
     _parameter_constraints = {
         **ThreatNetClassifier._parameter_constraints,
         **objective_constraints(SearchingObjective, **schedule_params),
+        "awp_gamma": [None, *POSITIVE],
     }
 
-    def __init__(self, module=None, *, attack_steps=10, step_size=None, **kwargs):
+    def __init__(self, module=None, *, attack_steps=10, step_size=None, awp_gamma=None,
+                 **kwargs):
         super().__init__(module, **kwargs)
         self.attack_steps = attack_steps
         self.step_size = step_size
+        self.awp_gamma = awp_gamma
+
+    def make_objective(self):
+        """The method's objective, inside a weight perturbation when ``awp_gamma`` is set."""
+        objective = super().make_objective()
+        if self.awp_gamma is None:
+            return objective
+        return WeightPerturbation(objective, gamma=self.awp_gamma)

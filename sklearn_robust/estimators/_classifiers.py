@@ -310,6 +310,7 @@ class LLRClassifier(AdversarialNetClassifier):
         ``eps / 2`` (``'yang2020'``).
     form : {'qin', 'yang2020'}, default='qin'
         Qin et al.'s loss, or that of Yang et al.'s reference code.
+    %(awp)s
     %(network)s
 
     See Also

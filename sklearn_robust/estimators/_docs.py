@@ -50,11 +50,21 @@ bounds : 'auto', None, (low, high), default='auto'
     unattackable); ``None`` means unbounded; a pair of scalars or per-feature arrays
     is used as given. Training data outside explicit bounds is an error."""
 
+_AWP = """\
+awp_gamma : float or None, default=None
+    Adversarial weight perturbation (AWP, Wu et al. 2020): each batch's loss is taken
+    at weights pushed by ``awp_gamma`` times each layer's norm in its ascent direction,
+    on the same adversarial points (see
+    :class:`~sklearn_robust.objectives.WeightPerturbation`); one extra forward and
+    backward pass per batch. ``None`` (the default) trains without it; the reference
+    uses 0.005 with TRADES and 0.01 with PGD-AT."""
+
 _SCHEDULE = """\
 attack_steps : int, default=10
     Steps of the inner maximisation (``>= 0``); passed to the objective as ``steps``.
 step_size : float or None, default=None
-    Step of the inner maximisation; ``None`` is ``2.5 * eps / attack_steps``."""
+    Step of the inner maximisation; ``None`` is ``2.5 * eps / attack_steps``.
+""" + _AWP
 
 _LS = """\
 ls : float, default=0.0
@@ -87,5 +97,5 @@ _DIGITS = """\
 >>> X_train, X_test, y_train, y_test = load_digits_images(flat=True)"""
 
 #: The decorator every classifier's docstring goes through.
-fill_doc = Substitution(network=_NETWORK, threat=_THREAT, schedule=_SCHEDULE, ls=_LS,
-                        attributes=_ATTRIBUTES, digits=_DIGITS)
+fill_doc = Substitution(network=_NETWORK, threat=_THREAT, schedule=_SCHEDULE, awp=_AWP,
+                        ls=_LS, attributes=_ATTRIBUTES, digits=_DIGITS)

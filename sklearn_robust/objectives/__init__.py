@@ -7,6 +7,7 @@ is the ball only.
 """
 
 from ._at import PGDAdversarial
+from ._awp import PerturbedWeights, WeightPerturbation
 from ._base import Objective, mask_replay
 from ._divergences import DISTANCES
 from ._fast_at import FastAdversarial
@@ -15,7 +16,7 @@ from ._llr import LLR
 from ._natural import Natural
 from ._rst import RST
 from ._score import SCORE
-from ._search import SearchingObjective, inner_maximise
+from ._search import SearchingObjective, inner_maximise, recorded_searches
 from ._trades import TRADES
 
 __all__ = [
@@ -26,10 +27,13 @@ __all__ = [
     "Natural",
     "Objective",
     "PGDAdversarial",
+    "PerturbedWeights",
     "RST",
     "SCORE",
     "SearchingObjective",
     "TRADES",
+    "WeightPerturbation",
     "inner_maximise",
     "mask_replay",
+    "recorded_searches",
 ]

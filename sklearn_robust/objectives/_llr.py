@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from ..utils import NON_NEGATIVE, POSITIVE_INT, StrOptions, frozen, per_sample
 from ._base import mask_replay
-from ._search import SearchingObjective
+from ._search import SearchingObjective, taped
 
 #: The two forms of the loss: Qin et al.'s paper, and the code behind Yang et al.'s table.
 FORMS = ("qin", "yang2020")
@@ -153,7 +153,8 @@ class LLR(SearchingObjective):
                 loss = F.cross_entropy(module(x + delta), y, reduction="sum")
                 return (loss - linear(delta)).abs()
 
-            delta = _yang2020_search(gap, x, threat, self.steps, self.step_size)
+            delta = taped(lambda: _yang2020_search(gap, x, threat, self.steps,
+                                                   self.step_size))
         logits = module(x)
         natural = F.cross_entropy(logits, y, reduction="sum")
         total = natural + self.lam * gap(delta) + self.mu * linear(delta)

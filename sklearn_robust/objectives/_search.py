@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import torch.nn.functional as F
 
 from ..threat import ascend
@@ -46,9 +49,90 @@ def inner_maximise(module, x, threat, loss_fn, *, steps, step_size=None, start="
     >>> bool(threat.contains(x_adv, x).all()), model.training
     (True, True)
     """
-    with frozen(module):
-        return ascend(threat, lambda x_adv: loss_fn(module(x_adv)), x,
-                      steps=steps, step_size=step_size, start=start)
+    def search():
+        with frozen(module):
+            return ascend(threat, lambda x_adv: loss_fn(module(x_adv)), x,
+                          steps=steps, step_size=step_size, start=start)
+
+    return taped(search)
+
+
+class SearchRecord:
+    """The points an objective's searches found in one call, in order, to be replayed.
+
+    Made by :func:`recorded_searches`; inside :meth:`replayed`, every search (every
+    :func:`taped` call) returns the next recorded result instead of searching again. A
+    second evaluation of an objective then sees the same adversarial points as the first
+    (weight perturbation evaluates the loss again at perturbed weights, on the points
+    found at the weights themselves).
+    """
+
+    def __init__(self):
+        self.points = []
+        self._next = None  # index of the next point to replay; None while recording
+
+    def take(self, search):
+        if self._next is None:
+            self.points.append(search())
+            return self.points[-1]
+        if self._next >= len(self.points):
+            raise RuntimeError(
+                f"the objective searched {self._next + 1} times when replayed but "
+                f"{len(self.points)} times when recorded: its searches must not depend on "
+                "the weights' values."
+            )
+        self._next += 1
+        return self.points[self._next - 1]
+
+    @contextmanager
+    def replayed(self):
+        """Replay the recorded points, in order, to the searches inside the block."""
+        token = _TAPE.set(self)
+        self._next = 0
+        try:
+            yield self
+        finally:
+            self._next = None
+            _TAPE.reset(token)
+
+
+_TAPE: ContextVar[SearchRecord | None] = ContextVar("sklearn_robust_search_tape",
+                                                    default=None)
+
+
+@contextmanager
+def recorded_searches():
+    """Record the result of every search run inside the block (a :class:`SearchRecord`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust import ThreatModel
+    >>> model, x, threat = torch.nn.Linear(3, 2), torch.rand(4, 3), ThreatModel(eps=0.1)
+    >>> with recorded_searches() as record:
+    ...     first = inner_maximise(model, x, threat, lambda z: z[:, 0], steps=2)
+    >>> with record.replayed():
+    ...     again = inner_maximise(model, x, threat, lambda z: z[:, 1], steps=2)
+    >>> again is first
+    True
+    """
+    record = SearchRecord()
+    token = _TAPE.set(record)
+    try:
+        yield record
+    finally:
+        _TAPE.reset(token)
+
+
+def taped(search):
+    """``search()`` (a function giving adversarial points), through the active record.
+
+    Outside :func:`recorded_searches` it simply runs; inside, its result is recorded, or
+    replayed inside :meth:`SearchRecord.replayed`. Every search of the objectives goes
+    through here.
+    """
+    record = _TAPE.get()
+    return search() if record is None else record.take(search)
 
 
 class SearchingObjective(Objective):
@@ -101,5 +185,5 @@ class SearchingObjective(Objective):
         For a loss of the input itself (not only of the logits); the caller freezes the
         module.
         """
-        return ascend(threat, loss_fn, x, steps=self.steps, step_size=self.step_size,
-                      start=start)
+        return taped(lambda: ascend(threat, loss_fn, x, steps=self.steps,
+                                    step_size=self.step_size, start=start))

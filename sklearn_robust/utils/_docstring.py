@@ -7,7 +7,7 @@ documented in one place and reads the same in each.
 
 from __future__ import annotations
 
-import inspect
+import textwrap
 
 __all__ = ["Substitution"]
 
@@ -24,6 +24,7 @@ class Substitution:
 
     Examples
     --------
+    >>> import inspect
     >>> shared = '''eps : float
     ...     Radius of the ball.'''
     >>> @Substitution(eps=shared)
@@ -39,7 +40,9 @@ class Substitution:
     """
 
     def __init__(self, **blocks):
-        self.blocks = {key: inspect.cleandoc(text) for key, text in blocks.items()}
+        # dedent, not inspect.cleandoc: a one-parameter block has all its continuation
+        # lines indented, and cleandoc would strip them flush-left.
+        self.blocks = {key: textwrap.dedent(text).strip("\n") for key, text in blocks.items()}
 
     def __call__(self, obj):
         doc = obj.__doc__
