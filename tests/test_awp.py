@@ -70,7 +70,7 @@ def test_gradient_is_the_loss_gradient_at_the_perturbed_weights(objective):
     (-proxy_loss).backward()
     optimiser.step()
     with torch.no_grad():
-        for (name, w), w_proxy in zip(reference.named_parameters(), proxy.parameters()):
+        for w, w_proxy in zip(reference.parameters(), proxy.parameters(), strict=True):
             if w.dim() > 1:
                 diff = w_proxy - w
                 w.add_(gamma * w.norm() / diff.norm() * diff)
@@ -79,7 +79,7 @@ def test_gradient_is_the_loss_gradient_at_the_perturbed_weights(objective):
     reference_loss.backward()
 
     torch.testing.assert_close(loss, reference_loss, rtol=1e-5, atol=1e-6)
-    for p, q in zip(module.parameters(), reference.parameters()):
+    for p, q in zip(module.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6)
 
 

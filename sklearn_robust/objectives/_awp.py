@@ -109,7 +109,7 @@ class WeightPerturbation(Objective):
             # inside the block: BatchNorm's backward reads the statistics it saw
             grads = torch.autograd.grad(loss, list(weights.values()), allow_unused=True)
         offsets = {}
-        for (name, weight), grad in zip(weights.items(), grads):
+        for (name, weight), grad in zip(weights.items(), grads, strict=True):
             if grad is not None:
                 scale = self.gamma * weight.detach().norm() / (grad.norm() + _TINY)
                 offsets[name] = scale * grad
