@@ -15,11 +15,14 @@ channels, one hidden layer of 256; the reference's has two hidden layers of 200)
 
 ``--attack-steps`` and ``--step-size`` change the training attack only (a cheaper
 schedule, for the time it takes to reach a robustness level); the evaluation is always
-PGD-40 with steps of 0.01 and AutoAttack.
+PGD-40 with steps of 0.01 and AutoAttack. ``--awp-gamma`` trains with adversarial weight
+perturbation (``awp_gamma``) and ``--ema-decay`` with an average of the weights
+(:class:`~sklearn_robust.callbacks.WeightAveraging`), the two remedies for robust
+overfitting that the library has.
 
 Run:  python examples/mnist_trades.py [--betas 1 6] [--epochs 10] [--auto-version standard]
       [--schedule onecycle] [--auto-n 200] [--validate] [--threads 2] [--out table.md]
-      [--attack-steps 40] [--step-size 0.01]
+      [--attack-steps 40] [--step-size 0.01] [--awp-gamma 0.005] [--ema-decay 0.995]
       [--save model-{beta}.srm] [--load model-{beta}.srm] [--smoke]
 """
 
@@ -40,7 +43,7 @@ from _mnist import (  # noqa: E402
 )
 
 from sklearn_robust import TRADESClassifier  # noqa: E402
-from sklearn_robust.callbacks import FixedLengthLRScheduler  # noqa: E402
+from sklearn_robust.callbacks import FixedLengthLRScheduler, WeightAveraging  # noqa: E402
 from sklearn_robust.persistence import load_model, save_model  # noqa: E402
 
 COLUMNS = [
@@ -61,6 +64,10 @@ def main(argv=None):
                         help="steps of the training attack (the reference's 40)")
     parser.add_argument("--step-size", type=float, default=0.01,
                         help="step of the training attack (the reference's 0.01)")
+    parser.add_argument("--awp-gamma", type=float, default=None,
+                        help="adversarial weight perturbation of this size (default: none)")
+    parser.add_argument("--ema-decay", type=float, default=None,
+                        help="average the weights with this decay per batch (default: none)")
     parser.add_argument("--schedule", default="constant", choices=["constant", "onecycle"],
                         help="learning rate: constant (the reference's first phase) or "
                              "one-cycle with peak --lr")
@@ -94,15 +101,18 @@ def main(argv=None):
     if args.smoke:
         steps, epochs, pgd_steps, version = min(steps, 2), 1, 3, "fast"
     n_auto = len(X_test) if args.auto_n is None else min(args.auto_n, len(X_test))
-    callbacks = None
+    callbacks = []
     if args.schedule == "onecycle":
-        callbacks = [("lr_schedule", FixedLengthLRScheduler(
-            torch.optim.lr_scheduler.OneCycleLR, total_steps=epochs, max_lr=args.lr))]
+        callbacks.append(("lr_schedule", FixedLengthLRScheduler(
+            torch.optim.lr_scheduler.OneCycleLR, total_steps=epochs, max_lr=args.lr)))
+    if args.ema_decay is not None:
+        callbacks.append(("weight_averaging", WeightAveraging(decay=args.ema_decay)))
     rows = []
     for beta in args.betas:
         clf = TRADESClassifier(eps=args.eps, beta=beta, attack_steps=steps, step_size=step,
                                bounds=(0.0, 1.0), max_epochs=epochs, lr=args.lr,
-                               callbacks=callbacks, random_state=args.seed)
+                               awp_gamma=args.awp_gamma, callbacks=callbacks or None,
+                               random_state=args.seed)
         start = time.perf_counter()
         if args.load:
             clf, fit_s = load_model(args.load.format(beta=f"{beta:g}")), float("nan")

@@ -186,6 +186,19 @@ def test_mnist_trades_cheaper_training_attack(tmp_path):
     assert (model.attack_steps, model.step_size) == (1, 0.05)
 
 
+def test_mnist_trades_with_weight_perturbation_and_averaging(tmp_path):
+    """--awp-gamma reaches the saved model; --ema-decay trains with the average (saved
+    models keep no callbacks, so the run finishing is what is checked of it)."""
+    saved = tmp_path / "trades-{beta}.srm"
+    rows = _run_restoring_threads("mnist_trades", ["--smoke", "--awp-gamma", "0.005", "--ema-decay",
+                                            "0.99", "--save", str(saved)])
+    from sklearn_robust.persistence import load_model
+
+    model = load_model(tmp_path / "trades-1.srm")
+    assert model.awp_gamma == 0.005
+    assert 0 <= rows[0]["auto"] <= rows[0]["clean"] <= 100
+
+
 def test_mnist_yang_table_smoke(tmp_path):
     out = tmp_path / "yang.md"
     rows = _run_restoring_threads("mnist_yang_table", ["--smoke", "--out", str(out)])
