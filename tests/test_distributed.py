@@ -114,7 +114,8 @@ def check_sharded(ranks):
 
 def test_two_processes_train_every_estimator_and_evaluate(full):
     out, ranks = full
-    assert len(ranks[0]["fits"]) == 9  # eight estimators, TRADES again with BatchNorm
+    # eight estimators, TRADES again with BatchNorm and with AWP
+    assert len(ranks[0]["fits"]) == 10
     check_fits(ranks)
     check_sharded(ranks)
     # only the main process writes; rank 1 alone scores without waiting for rank 0

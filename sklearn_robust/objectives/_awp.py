@@ -37,7 +37,9 @@ class WeightPerturbation(Objective):
     updated once per batch, by the forward passes at ``w + v`` (step 1 restores them),
     as in the reference code, where step 1 runs on a copy of the network. A batch costs
     one extra outer forward and backward pass (the search, the expensive part, runs
-    once).
+    once). In data-parallel training each process perturbs by the gradient of its own
+    shard; only the final gradients are all-reduced (tested with two processes against
+    a one-process simulation of the same).
 
     Parameters
     ----------

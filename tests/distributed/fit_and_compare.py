@@ -165,8 +165,10 @@ def main(out, smoke):
     result = {"rank": rank, "world": world, "fits": {}}
     cases = [(TRADESClassifier, {})] if smoke else [(c, {}) for c in ALL]
     cases.append((TRADESClassifier, {"module": BatchNormMLP}))
+    cases.append((TRADESClassifier, {"awp_gamma": 0.01}))  # each rank perturbs by its shard
     for i, (cls, kw) in enumerate(cases):
-        name = cls.__name__ + ("+BN" if kw else "")
+        name = cls.__name__ + ("+BN" if "module" in kw else "") + ("+AWP" if "awp_gamma" in kw
+                                                                   else "")
         stdout = io.StringIO()
         with contextlib.redirect_stdout(stdout):
             clf = make(cls, accelerator, verbose=1, **kw).fit(X_train, y_train)
@@ -199,9 +201,9 @@ def main(out, smoke):
             fit["vs_single_agree"] = float(
                 (reference.predict(X_test) == clf.predict(X_test)).mean())
             fit["reference_draw"] = ref_probe.draw
-            if not kw:  # BatchNorm's per-rank running statistics are not simulated
+            if "module" not in kw:  # BatchNorm's per-rank statistics are not simulated
                 fit["vs_simulation_max"] = max_diff(state, state_of(
-                    simulate(cls, X_train, y_train, world)))
+                    simulate(cls, X_train, y_train, world, **kw)))
         result["fits"][name] = fit
         if name == "TRADESClassifier":
             trades = clf
