@@ -2,6 +2,7 @@
 
 import importlib
 import inspect
+import re
 
 import pytest
 
@@ -43,3 +44,21 @@ def test_public_object_has_numpydoc_with_doctest(name, obj):
     assert doc, f"{name} has no docstring"
     assert "Examples\n--------" in doc, f"{name} has no Examples section"
     assert ">>>" in doc, f"{name}'s Examples hold no doctest"
+
+
+PARAMETER_LINE = re.compile(r"^\*{0,2}\w+(, \*{0,2}\w+)*( : .+)?$")
+
+
+@pytest.mark.parametrize("name,obj", list(public_objects()), ids=lambda v: v
+                         if isinstance(v, str) else "")
+def test_parameter_descriptions_are_indented_under_their_parameter(name, obj):
+    """In a Parameters section, a line flush with the names must name parameters: a
+    description there (a shared block that lost its indentation) reads as more of them."""
+    doc = inspect.cleandoc(obj.__doc__ or "")
+    match = re.search(r"^Parameters\n-+\n(.*?)(?=^\w[\w ]*\n-+\n|\Z)", doc, re.S | re.M)
+    if match is None:
+        return
+    flush = [line for line in match.group(1).splitlines()
+             if line and not line[0].isspace()]
+    assert all(PARAMETER_LINE.match(line) for line in flush), [
+        line for line in flush if not PARAMETER_LINE.match(line)]
