@@ -129,6 +129,22 @@ def test_digits_recipe_set_changes_one_setting(capsys):
         _main("digits_recipe")(["--smoke", "--set", "ls 0.2"])
 
 
+def test_digits_recipe_fast_variant(capsys):
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        (row,) = _main("digits_recipe")(["--fast", "--smoke", "--threads", "1",
+                                         "--set", "beta=7.0"])
+    finally:
+        torch.set_num_threads(threads)
+    assert row["variant"] == "fast recipe, beta=7.0"
+    printed = capsys.readouterr().out
+    for setting in ("'optimizer__weight_decay': 0.0005", "'max_shift': 2", "'beta': 7.0",
+                    "'late_attack_steps': 10"):
+        assert setting in printed
+
+
 
 def _run_restoring_threads(name, argv):
     """``main(argv)`` of an example that sets torch's thread count, which is restored."""
