@@ -125,7 +125,8 @@ def main(argv=None):
     rows = []
     clf, seconds = train(recipe, X_train, y_train)
     row = evaluate(clf, X_test, y_test, auto=not (args.smoke or args.no_auto))
-    variant = ("fast recipe" if args.fast else "recipe") + "".join(f", {key}={value!r}" for key, value in args.set)
+    variant = ("fast recipe" if args.fast else "recipe") + "".join(
+        f", {key}={value!r}" for key, value in args.set)
     rows.append(dict(variant=variant, fit_s=seconds, **row))
     print(_format(rows[-1]), flush=True)
     if args.ablation:

@@ -248,9 +248,14 @@ class Noisy(nn.Module):
 def test_detached_output_warns_instead_of_zero_gradients(make, norm):
     X, y = toy_data()
     model = Detached(small_mlp().eval())
-    with pytest.warns(UserWarning, match="no gradient with respect to its input") as record:
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
         X_adv = make(ThreatModel(eps=0.3, norm=norm, bounds=(0, 1)))(model, X, y)
-    assert sum("with respect to its input" in m for m in messages(record)) == 1  # once
+    texts = messages(record)
+    assert sum("with respect to its input" in m for m in texts) == 1  # once
+    # a cascade's black-box stage may then break what the gradient stages could not,
+    # which is the masking warning's case; nothing else is reported
+    assert all("with respect to its input" in m or "gradient masking" in m for m in texts), texts
     assert X_adv.shape == X.shape
 
 
@@ -264,8 +269,13 @@ def test_zero_and_nan_gradients_warn():
     def nan_grad(x):
         return inner(x) + 0.0 * torch.sqrt(x - x).sum(dim=1, keepdim=True)  # 0 * inf: NaN
 
-    with pytest.warns(UserWarning, match="gradient is NaN"):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
         X_adv = APGD(threat, steps=3)(nan_grad, X, y)
+    texts = messages(record)
+    assert any("gradient is NaN" in m for m in texts)
+    # the NaN rows are zeroed, but they are not reported as a zero gradient as well
+    assert not any("exactly zero" in m for m in texts), texts
     assert bool(threat.contains(X_adv, X).all())  # NaNs never reach the points
 
 

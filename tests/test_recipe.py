@@ -258,3 +258,26 @@ def test_recipe_reaches_the_digits_target():
     (row,) = module.main(["--threads", "2"])
     assert row["clean"] >= 99.0, row
     assert row["auto"] >= 94.0, row
+
+
+@pytest.mark.slow
+def test_fast_recipe_reaches_the_digits_target():
+    """``digits_recipe.py --fast`` (issue 18's time to robustness): every measured run
+    reached >= 99% clean and >= 95% under attack='auto' (docs/recipe.md: 95.11-96.44%
+    over three seeds and two thread counts), in 211-234 s of training on 2 cores. The
+    accuracy targets are asserted; the time is reported (it depends on the machine)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "examples" / "digits_recipe.py"
+    spec = importlib.util.spec_from_file_location("digits_recipe", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    threads = torch.get_num_threads()
+    try:
+        (row,) = module.main(["--fast", "--threads", "2"])
+    finally:
+        torch.set_num_threads(threads)
+    print(f"fast recipe: fit {row['fit_s']:.0f} s")
+    assert row["clean"] >= 99.0, row
+    assert row["auto"] >= 95.0, row

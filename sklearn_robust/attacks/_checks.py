@@ -145,6 +145,8 @@ def check_gradient_rows(grad, caller):
     True
     """
     flat = grad.flatten(1)
+    # Rows that are zero as computed; a NaN row zeroed below has its own warning.
+    zero_rows = flat.abs().sum(dim=1) == 0
     if bool(torch.isnan(flat).any()):
         warn_once(
             f"{caller}: the input gradient is NaN for some points (a numerically unstable "
@@ -153,8 +155,7 @@ def check_gradient_rows(grad, caller):
             stacklevel=4, key="nan-gradient",
         )
         grad = torch.nan_to_num(grad, nan=0.0)
-        flat = grad.flatten(1)
-    if bool((flat.abs().sum(dim=1) == 0).any()):
+    if bool(zero_rows.any()):
         warn_once(
             f"{caller}: the input gradient is exactly zero for some points (gradient "
             "masking, e.g. a saturated softmax or a non-differentiable step): gradient "
