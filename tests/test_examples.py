@@ -207,11 +207,14 @@ def test_mnist_trades_with_weight_perturbation_and_averaging(tmp_path):
     models keep no callbacks, so the run finishing is what is checked of it)."""
     saved = tmp_path / "trades-{beta}.srm"
     rows = _run_restoring_threads("mnist_trades", ["--smoke", "--awp-gamma", "0.005", "--ema-decay",
-                                            "0.99", "--save", str(saved)])
+                                            "0.99", "--weight-decay", "0.0005", "--max-shift",
+                                            "2", "--save", str(saved)])
     from sklearn_robust.persistence import load_model
 
     model = load_model(tmp_path / "trades-1.srm")
     assert model.awp_gamma == 0.005
+    params = model.get_params()
+    assert params["optimizer__weight_decay"] == 0.0005 and params["max_shift"] == 2
     assert 0 <= rows[0]["auto"] <= rows[0]["clean"] <= 100
 
 
