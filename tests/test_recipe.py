@@ -264,7 +264,7 @@ def test_recipe_reaches_the_digits_target():
 def test_fast_recipe_reaches_the_digits_target():
     """``digits_recipe.py --fast`` (issue 18's time to robustness): every measured run
     reached >= 99% clean and >= 95% under attack='auto' (docs/recipe.md: 95.11-96.44%
-    over three seeds and two thread counts), in 211-234 s of training on 2 cores. The
+    over three seeds and two thread counts), in 189-234 s of training on 2 cores. The
     accuracy targets are asserted; the time is reported (it depends on the machine)."""
     import importlib.util
     from pathlib import Path
