@@ -248,13 +248,7 @@ def test_recipe_reaches_the_digits_target():
     Runs examples/digits_recipe.py with 2 threads (make test-all); the fit time is
     reported, not asserted (it depends on the machine and its load).
     """
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parents[1] / "examples" / "digits_recipe.py"
-    spec = importlib.util.spec_from_file_location("digits_recipe", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _digits_recipe_example()
     (row,) = module.main(["--threads", "2"])
     assert row["clean"] >= 99.0, row
     assert row["auto"] >= 94.0, row
@@ -266,13 +260,7 @@ def test_fast_recipe_reaches_the_digits_target():
     reached >= 99% clean and >= 95% under attack='auto' (docs/recipe.md: 95.11-96.44%
     over three seeds and two thread counts), in 189-234 s of training on 2 cores. The
     accuracy targets are asserted; the time is reported (it depends on the machine)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parents[1] / "examples" / "digits_recipe.py"
-    spec = importlib.util.spec_from_file_location("digits_recipe", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _digits_recipe_example()
     threads = torch.get_num_threads()
     try:
         (row,) = module.main(["--fast", "--threads", "2"])
@@ -281,3 +269,15 @@ def test_fast_recipe_reaches_the_digits_target():
     print(f"fast recipe: fit {row['fit_s']:.0f} s")
     assert row["clean"] >= 99.0, row
     assert row["auto"] >= 95.0, row
+
+
+def _digits_recipe_example():
+    """``examples/digits_recipe.py`` as a module (the examples are not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "examples" / "digits_recipe.py"
+    spec = importlib.util.spec_from_file_location("digits_recipe", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
