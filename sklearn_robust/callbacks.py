@@ -32,7 +32,7 @@ class RobustScoring(EpochScoring):
     ----------
     eps : float
         Radius of the evaluation attack.
-    norm : {'linf', 'l2'}, default='linf'
+    norm : {'linf', 'l2', 'l1'}, default='linf'
         Norm of the threat ball.
     attack : str, Attack subclass or list of these, default='pgd'
         The attack (see :func:`~sklearn_robust.metrics.robust_accuracy_score`).

@@ -1,4 +1,9 @@
-"""The ``sklearn-robust`` command line."""
+"""The ``sklearn-robust`` command line.
+
+Subcommands ``demo``, ``separation`` and ``evaluate`` (``sklearn-robust COMMAND --help``
+lists their options); ``sklearn-robust --version`` prints the versions of sklearn-robust,
+torch, skorch and scikit-learn.
+"""
 
 from __future__ import annotations
 
@@ -221,12 +226,59 @@ def _evaluate(args):
     return 0
 
 
+# The distributions whose versions ``--version`` prints after sklearn-robust's own.
+VERSIONED = ("torch", "skorch", "scikit-learn")
+
+
+def version_text():
+    """The lines ``--version`` prints: ``name version`` for sklearn-robust and its stack.
+
+    Versions are read from the installed distributions' metadata, without importing torch;
+    sklearn-robust's own is ``sklearn_robust.__version__``.
+
+    Examples
+    --------
+    >>> [line.split()[0] for line in version_text().splitlines()]
+    ['sklearn-robust', 'torch', 'skorch', 'scikit-learn']
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from ._version import __version__
+
+    lines = [f"sklearn-robust {__version__}"]
+    for name in VERSIONED:
+        try:
+            lines.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            lines.append(f"{name} (not installed)")
+    return "\n".join(lines)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: print :func:`version_text` on stdout and exit 0.
+
+    argparse's own ``action='version'`` would rewrap the lines into one paragraph, and
+    computing the text only when asked keeps the metadata look-ups off every other run.
+    """
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
 def build_parser():
     """The argument parser of ``sklearn-robust``."""
     parser = argparse.ArgumentParser(
         prog="sklearn-robust",
         description="Adversarially robust scikit-learn estimators: demos and measurements.",
     )
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the versions of sklearn-robust, torch, skorch and "
+                             "scikit-learn and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo",
@@ -283,7 +335,8 @@ def main(argv=None):
     Returns the exit code: 0, or 2 after one line on stderr for a bad input (a missing,
     empty, unreadable or ill-shaped file, a file that holds no model, data the model
     cannot take); argument errors exit with 2 through argparse. No traceback: any other
-    failure is also one line, with exit code 1.
+    failure is also one line, with exit code 1. ``--version`` (no subcommand needed)
+    prints :func:`version_text` and exits with 0 through argparse, as ``--help`` does.
     """
     args = build_parser().parse_args(argv)
     prefix = f"sklearn-robust {args.command}: error:"

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from sklearn_robust import _demo
-from sklearn_robust.cli import main
+from sklearn_robust.cli import build_parser, main
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +228,38 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"sklearn-robust separation: error: {tmp_path / 'missing.npz'}: no such file.")
+
+
+# ------------------------------------------------ --version
+def _installed_versions():
+    from importlib.metadata import version
+
+    import sklearn_robust
+
+    return {"sklearn-robust": sklearn_robust.__version__, "torch": version("torch"),
+            "skorch": version("skorch"), "scikit-learn": version("scikit-learn")}
+
+
+def test_version_prints_the_stack_and_needs_no_subcommand(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        f"{name} {version}" for name, version in _installed_versions().items()]
+    assert captured.err == ""
+    assert "--version" in build_parser().format_help()
+
+
+def test_version_from_the_installed_entry_points():
+    from pathlib import Path
+
+    commands = [[sys.executable, "-m", "sklearn_robust", "--version"]]
+    script = Path(sys.executable).with_name("sklearn-robust")  # the console script, if any
+    if script.exists():
+        commands.append([str(script), "--version"])
+    expected = [f"{name} {version}" for name, version in _installed_versions().items()]
+    for command in commands:
+        result = subprocess.run(command, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == expected, command

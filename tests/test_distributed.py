@@ -2,7 +2,8 @@
 
 ``tests/distributed/fit_and_compare.py`` runs under ``torchrun --standalone
 --nproc_per_node 2``: every estimator is fitted through ``AccelerateMixin`` on 2 x 32
-points per step (TRADES also with a BatchNorm network), a TRADES model is evaluated
+points per step (TRADES also with a BatchNorm network, and through skorch's own
+``AccelerateMixin``, which must train the same weights), a TRADES model is evaluated
 sharded, and each rank reports what it saw. One launch, 30-40 s on two busy cores: it
 stays in ``make test`` (the script's ``--smoke`` fits TRADES only, for a quick look).
 
@@ -33,7 +34,7 @@ import torch
 
 pytest.importorskip("accelerate")
 
-from sklearn_robust.estimators._accelerate import SynchronisedView  # noqa: E402
+from sklearn_robust.estimators._distributed import SynchronisedView  # noqa: E402
 from sklearn_robust.estimators._seeding import rank_seed  # noqa: E402
 from sklearn_robust.metrics import (  # noqa: E402
     robust_accuracy_score,
@@ -126,6 +127,12 @@ def test_two_processes_train_every_estimator_and_evaluate(full):
         assert rank["partial_fit"]["rank_diff"] == 0.0
         assert rank["partial_fit"]["moved"] > 0
         assert rank["partial_fit"]["steps"] == [[1, 1]] * STEPS
+    # skorch's own AccelerateMixin, composed as skorch's docs show, trains the same
+    # model as the library's (TRADES: the objective runs in skorch's step)
+    for rank in ranks:
+        theirs = rank["skorch_mixin"]
+        assert theirs["vs_ours_max"] == 0.0 and theirs["rank_diff"] == 0.0
+        assert theirs["steps"] == [[1, 1]] * STEPS and theirs["unwrapped"]
 
 
 # ------------------------------------------------------------------ in this process

@@ -24,7 +24,7 @@ def test_save_and_load_params_round_trip(data, tmp_path):
     other.load_params(f_params=tmp_path / "params.pt", f_history=tmp_path / "history.json")
     np.testing.assert_array_equal(other.predict_proba(X_test), clf.predict_proba(X_test))
     assert len(other.history) == 2
-    assert other.device == "auto"
+    assert other.get_params()["device"] == "auto"
 
 
 def test_keyboard_interrupt_leaves_usable_model(data):

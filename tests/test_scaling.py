@@ -188,22 +188,25 @@ def test_accelerate_needs_device_none_and_its_own_mixed_precision(data):
              callbacks__print_log__sink=silent()).fit(X, y)
 
 
-def test_accelerate_mixin_step_is_the_objective_step(data, monkeypatch):
-    """The mixin's train_step_single runs the estimator's objective (single process)."""
+@pytest.mark.parametrize("mixin", [AccelerateMixin, SkorchAccelerateMixin],
+                         ids=["ours", "skorch"])
+def test_accelerate_mixins_train_the_objective(data, monkeypatch, mixin):
+    """skorch's own AccelerateMixin and ours run the objective in skorch's step, whose loss
+    goes through the accelerator; both train exactly the plain estimator's model."""
     X, _, y, _ = data
-    AcceleratedTRADES = accelerated(TRADESClassifier)
-    assert AcceleratedTRADES.train_step_single is AccelerateMixin.train_step_single
-    assert issubclass(AcceleratedTRADES, SkorchAccelerateMixin)
-    clf = tiny(AcceleratedTRADES, accelerator=accelerate.Accelerator(cpu=True), max_epochs=1,
-               callbacks__print_log__sink=silent())
+    Accelerated = type(f"Accelerated{mixin.__module__.split('.')[0]}",
+                       (mixin, TRADESClassifier), {})
+    assert Accelerated.train_step_single is SkorchAccelerateMixin.train_step_single
+    clf = tiny(Accelerated, accelerator=accelerate.Accelerator(cpu=True), max_epochs=1,
+               iterator_train__shuffle=False, callbacks__print_log__sink=silent())
     calls, backward = [], []
-    objective_step = TRADESClassifier.objective_step
+    objective_loss = TRADESClassifier.objective_loss
 
-    def spy(self, batch, **kwargs):
+    def spy(self, X, y):
         calls.append(type(self.objective_).__name__)
-        return objective_step(self, batch, **kwargs)
+        return objective_loss(self, X, y)
 
-    monkeypatch.setattr(TRADESClassifier, "objective_step", spy)
+    monkeypatch.setattr(TRADESClassifier, "objective_loss", spy)
     accelerator_backward = clf.accelerator.backward
     monkeypatch.setattr(clf.accelerator, "backward",
                         lambda loss, **kw: backward.append(1) or accelerator_backward(loss, **kw))
@@ -211,17 +214,14 @@ def test_accelerate_mixin_step_is_the_objective_step(data, monkeypatch):
     n_batches = -(-len(X) // clf.batch_size)
     assert calls == ["TRADES"] * n_batches
     assert len(backward) == n_batches  # the loss went through the accelerator
-
-
-def test_skorch_accelerate_mixin_alone_is_refused(data):
-    """skorch's own step would train criterion(module(X), y) and skip the objective."""
-    X, _, y, _ = data
-    Raw = type("RawAcceleratedAT", (SkorchAccelerateMixin, ATClassifier), {})
-    clf = tiny(Raw, accelerator=accelerate.Accelerator(cpu=True), device=None,
-               callbacks__print_log__sink=silent())
-    with pytest.raises(TypeError, match="sklearn_robust.estimators.AccelerateMixin"):
-        clf.fit(X, y)
-    assert not clf.initialized_
+    plain = tiny(TRADESClassifier, max_epochs=1, iterator_train__shuffle=False,
+                 device="cpu").fit(X, y)
+    for ours, theirs in zip(clf.module_.state_dict().values(),
+                            plain.module_.state_dict().values(), strict=True):
+        assert torch.equal(ours, theirs)
+    # the step's predictions are the objective's logits (here TRADES': the clean ones)
+    history = clf.history[-1, "batches", 0]
+    assert history["train_loss"] > 0
 
 
 class AutocastProbe(torch.nn.Module):

@@ -117,6 +117,9 @@ class TorchClassifier(nn.Module):
         Returns
         -------
         torch.Tensor
+            Sharing memory with ``X`` when that is a writeable float32 array on CPU; a
+            read-only array (such as pandas' copy-on-write view of a DataFrame) is copied,
+            since torch warns on non-writable buffers.
         """
         if not self.preprocess and isinstance(self.estimator, RobustNetClassifier):
             return self.estimator.to_input_tensor(X)
@@ -131,8 +134,26 @@ class TorchClassifier(nn.Module):
                 f"X has samples of shape {tuple(X.shape[1:])}, but "
                 f"{type(self.estimator).__name__} expects samples of shape {tuple(expected)}."
             )
-        return torch.as_tensor(X, device=self.device)
+        return torch.as_tensor(_writeable(X), device=self.device)
 
+
+def _writeable(array):
+    """``array`` itself if writeable, else a writeable copy: torch warns on read-only buffers.
+
+    Pandas (copy-on-write) hands out read-only views of a DataFrame's data; only those are
+    copied, so a writeable array still shares its memory with the tensor made from it.
+
+    Examples
+    --------
+    >>> a = np.zeros(3, dtype=np.float32)
+    >>> _writeable(a) is a
+    True
+    >>> a.flags.writeable = False
+    >>> b = _writeable(a)
+    >>> b.flags.writeable, np.shares_memory(a, b)
+    (True, False)
+    """
+    return np.require(array, requirements="W")
 
 
 class ProbaModule(nn.Module):

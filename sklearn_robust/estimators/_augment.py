@@ -22,12 +22,13 @@ def check_shift_fits(max_shift, image_shape):
         )
 
 
-def random_shift(x, max_shift, image_shape=None):
+def random_shift(x, max_shift, image_shape=None, generator=None):
     """Translate each image by its own random offset of at most ``max_shift`` pixels.
 
-    Offsets are drawn uniformly in ``[-max_shift, max_shift]`` per axis from the torch RNG
-    (so a seeded ``fit`` stays reproducible); pixels shifted in are zero, the background
-    of digits and MNIST-like data. All images move in one vectorised gather.
+    Offsets are drawn uniformly in ``[-max_shift, max_shift]`` per axis from
+    ``generator`` (the fit's stream, so a seeded ``fit`` stays reproducible); pixels
+    shifted in are zero, the background of digits and MNIST-like data. All images move in
+    one vectorised gather.
 
     Parameters
     ----------
@@ -38,6 +39,8 @@ def random_shift(x, max_shift, image_shape=None):
     image_shape : tuple of int or None, default=None
         ``(C, H, W)`` or ``(H, W)`` of one image when ``x`` holds flat rows; ``None`` uses
         ``x.shape[1:]``.
+    generator : torch.Generator or None, default=None
+        Source of the offsets, on ``x``'s device; ``None`` is torch's global stream.
 
     Returns
     -------
@@ -61,7 +64,7 @@ def random_shift(x, max_shift, image_shape=None):
     height, width = shape[-2:]
     images = x.reshape(n, -1, height, width)
     padded = F.pad(images, (max_shift,) * 4)
-    offsets = torch.randint(0, 2 * max_shift + 1, (2, n), device=x.device)
+    offsets = torch.randint(0, 2 * max_shift + 1, (2, n), device=x.device, generator=generator)
     rows = (offsets[0, :, None] + torch.arange(height, device=x.device))[:, :, None]
     cols = (offsets[1, :, None] + torch.arange(width, device=x.device))[:, None, :]
     batch = torch.arange(n, device=x.device)[:, None, None]

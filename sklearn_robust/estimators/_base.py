@@ -1,10 +1,11 @@
 """The one base class: a skorch ``NeuralNetClassifier`` whose training step is an objective.
 
 Everything skorch does (history, callbacks, devices, persistence) is kept. The base
-validates parameters (``_parameter_constraints``) and runs the training step; the other
-jobs are small mixins: data validation and label encoding (:mod:`._data`), devices
-(:mod:`._device`), mixed precision (:mod:`._precision`) and, composed by the user,
-Accelerate (:mod:`._accelerate`).
+validates parameters (``_parameter_constraints``) and builds the objective; the other
+jobs are small mixins: the training step and the fit's randomness (:mod:`._training`),
+data validation and label encoding (:mod:`._data`), devices (:mod:`._device`), mixed
+precision (:mod:`._precision`), the criterion (:mod:`._criterion`) and, composed by the
+user, Accelerate (:mod:`._accelerate`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from types import MappingProxyType
 
 import torch
 from sklearn.utils.validation import check_is_fitted
-from skorch import NeuralNet, NeuralNetClassifier
-from skorch.dataset import unpack_data
-from skorch.hf import AccelerateMixin as SkorchAccelerateMixin
+from skorch import NeuralNetClassifier
 from skorch.utils import is_dataset
 
 from ..objectives import Natural
@@ -26,18 +25,19 @@ from ..utils import (
     POSITIVE,
     POSITIVE_INT,
     Options,
+    active_streams,
+    building_from,
     module_device,
     resolve_device,
     validate_params_of,
 )
-from ._accelerate import AccelerateMixin
-from ._augment import random_shift
+from ._criterion import CriterionMixin
 from ._data import DataMixin
 from ._device import DeviceMixin
 from ._docs import fill_doc
 from ._networks import Reshape, check_input_shape, default_network
 from ._precision import PRECISION_CONSTRAINT, PrecisionMixin
-from ._seeding import seeded
+from ._training import TrainingStepMixin
 
 
 def objective_constraints(objective, *names, **renamed):
@@ -57,7 +57,8 @@ def objective_constraints(objective, *names, **renamed):
 
 
 @fill_doc
-class RobustNetClassifier(DataMixin, DeviceMixin, PrecisionMixin, NeuralNetClassifier):
+class RobustNetClassifier(TrainingStepMixin, DataMixin, DeviceMixin, PrecisionMixin,
+                          CriterionMixin, NeuralNetClassifier):
     """Base of every classifier in this library: skorch training, one objective per method.
 
     A subclass sets the training method by naming ``objective_class`` and the
@@ -201,22 +202,16 @@ class RobustNetClassifier(DataMixin, DeviceMixin, PrecisionMixin, NeuralNetClass
 
     def _check_params(self):
         """Validate the parameters against ``_parameter_constraints`` (before any work)."""
-        if (isinstance(self, SkorchAccelerateMixin)
-                and not isinstance(self, AccelerateMixin)):
-            raise TypeError(
-                f"{type(self).__name__} composes skorch.hf.AccelerateMixin, whose training "
-                "step would skip the objective: compose "
-                "sklearn_robust.estimators.AccelerateMixin instead."
-            )
         validate_params_of(self._parameter_constraints, self.get_params(deep=False),
                            type(self).__name__)
-        resolve_device(self.device)
+        resolve_device(self.requested_device)
+        self._check_precision()
 
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_"; private bookkeeping is no parameter.
         return [k for k in super()._get_param_names() if not k.startswith("_")]
 
-    def _prepare_fit(self, X, y, reset, fit_params):
+    def _prepare_fit(self, X, y, reset, fit_params, classes=None):
         """Validate everything, encode labels and build objective and threat model."""
         if fit_params:
             # skorch would forward these to the module, which the objectives call with the
@@ -227,8 +222,9 @@ class RobustNetClassifier(DataMixin, DeviceMixin, PrecisionMixin, NeuralNetClass
                 "supported."
             )
         self._check_params()
-        X, y_encoded = self._validate_training_data(X, y, reset)
+        X, y_encoded = self._validate_training_data(X, y, reset, classes)
         objective = self.make_objective()
+        self._check_criterion(objective)
         threat = self.make_threat_model(X) if objective.adversarial else None
         self.objective_, self.threat_model_ = objective, threat
         return X, y_encoded
@@ -273,7 +269,10 @@ class RobustNetClassifier(DataMixin, DeviceMixin, PrecisionMixin, NeuralNetClass
                 **kwargs,
             )
             return self
-        super().initialize_module()
+        # A user's network draws its weights from torch's global stream: built from the
+        # fit's stream under a lock (the library's networks draw from the stream itself).
+        with building_from(active_streams()):
+            super().initialize_module()
         if not hasattr(self, "sample_shape_") and self.input_shape is not None:
             # Initialised without data: the flat rows' reshape is the parameter itself.
             self.input_shape_ = check_input_shape(self.input_shape,
@@ -282,33 +281,6 @@ class RobustNetClassifier(DataMixin, DeviceMixin, PrecisionMixin, NeuralNetClass
         if input_shape is not None:
             self.module_ = torch.nn.Sequential(Reshape(input_shape), self.module_)
         return self
-
-    def train_step_single(self, batch, **fit_params):
-        """skorch's hook for one training batch: :meth:`objective_step`."""
-        return self.objective_step(batch, **fit_params)
-
-    def objective_step(self, batch, **fit_params):
-        """One batch: the objective computes the loss (inner maximisation included).
-
-        The objective runs under the ``precision`` autocast (or the accelerator's, see
-        :class:`AccelerateMixin`) and its loss is back-propagated; returns skorch's
-        ``{'loss', 'y_pred'}``.
-        """
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        Xi, yi = self._to_device(Xi), self._to_device(yi)
-        if self.max_shift:
-            Xi = random_shift(Xi, self.max_shift, self._image_shape())
-        with self._autocast(Xi.device.type):
-            loss, logits = self.objective_(self.module_, Xi, yi, self.threat_model_)
-        if not torch.isfinite(loss):
-            epoch = len(self.history) if self.history is not None else 0
-            raise FloatingPointError(
-                f"the training loss became {loss.item()} in epoch {epoch}; lower lr or check "
-                "the data and the network."
-            )
-        self._backward(loss)
-        return {"loss": loss, "y_pred": logits}
 
     # ------------------------------------------------------------------ sklearn API
     def fit(self, X, y, **fit_params):
@@ -330,21 +302,34 @@ class RobustNetClassifier(DataMixin, DeviceMixin, PrecisionMixin, NeuralNetClass
         if self.warm_start and self.initialized_:
             return self.partial_fit(X, y, **fit_params)
         X, y = self._prepare_fit(X, y, reset=True, fit_params=fit_params)
-        with self._resolved_device(), seeded(self.random_state):
-            self.initialize()
-            self._initialize_precision(keep=False)
-            NeuralNet.partial_fit(self, X, y, **fit_params)
+        self._train(X, y, first=True)
         return self
 
     def partial_fit(self, X, y, classes=None, **fit_params):
-        """Train for ``max_epochs`` more epochs, initialising on the first call."""
+        """Train for ``max_epochs`` more epochs, initialising on the first call.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
+            Training inputs of this call.
+        y : array-like of shape (n_samples,)
+            Their labels.
+        classes : array-like of shape (n_classes,), default=None
+            Every class of the stream, as in scikit-learn's ``partial_fit``: needed on the
+            first call when its batch lacks some class (the network gets one output per
+            class), optional there otherwise and on later calls, where it must equal
+            ``classes_``. A later batch may then bring any of these classes; a label
+            outside ``classes_`` is an error.
+        **fit_params
+            Refused, as in :meth:`fit`.
+
+        Returns
+        -------
+        self
+        """
         first = not self.initialized_
-        X, y = self._prepare_fit(X, y, reset=first, fit_params=fit_params)
-        with self._resolved_device(), seeded(self.random_state):
-            if first:
-                self.initialize()
-            self._initialize_precision(keep=not first)
-            NeuralNet.partial_fit(self, X, y, **fit_params)
+        X, y = self._prepare_fit(X, y, reset=first, fit_params=fit_params, classes=classes)
+        self._train(X, y, first=first)
         return self
 
     def predict_proba(self, X):

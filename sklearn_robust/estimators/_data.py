@@ -44,8 +44,12 @@ class DataMixin:
                 f"fitted on samples of shape {self.sample_shape_}."
             )
 
-    def _validate_training_data(self, X, y, reset):
-        """``X`` as float32 and ``y`` encoded as int64 indices into ``classes_``."""
+    def _validate_training_data(self, X, y, reset, classes=None):
+        """``X`` as float32 and ``y`` encoded as int64 indices into ``classes_``.
+
+        ``classes`` (``partial_fit``'s) names every class of a stream: on the first call it
+        sets ``classes_`` even if the batch lacks some; later it must equal ``classes_``.
+        """
         # A net initialised without data records its shapes from the first data it sees.
         reset = reset or not hasattr(self, "sample_shape_")
         X, y = validate_data(
@@ -54,8 +58,11 @@ class DataMixin:
         check_classification_targets(y)
         X = np.require(X, requirements="W")
         self._check_sample_shape(X, reset)
+        if classes is not None:
+            classes = self._check_stream_classes(classes, first=reset)
         if reset:
-            classes = np.unique(y)
+            if classes is None:
+                classes = np.unique(y)
             if classes.shape[0] < 2:
                 raise ValueError(
                     f"{type(self).__name__} needs samples of at least 2 classes in the data, "
@@ -70,9 +77,30 @@ class DataMixin:
         unseen = ~np.isin(y, self.classes_)
         if unseen.any():
             raise ValueError(
-                f"y contains labels not seen in the first fit: {np.unique(y[unseen])}."
+                f"y contains labels {np.unique(y[unseen]).tolist()} outside classes_ "
+                f"{self.classes_.tolist()}: name every class of the stream with "
+                "partial_fit(X, y, classes=...) on the first call."
             )
         return X, np.searchsorted(self.classes_, y).astype(np.int64)
+
+    def _check_stream_classes(self, classes, first):
+        """``partial_fit``'s ``classes`` as a sorted array, checked against ``classes_``."""
+        given = np.asarray(classes)
+        if given.ndim != 1 or given.shape[0] == 0:
+            raise ValueError(f"classes must be a 1-d array of labels, got {classes!r}.")
+        unique = np.unique(given)
+        if unique.shape[0] != given.shape[0]:
+            raise ValueError(f"classes must not repeat a label, got {given.tolist()}.")
+        fixed = None if first else self.classes_
+        if first and getattr(self, "classes", None) is not None:
+            fixed = np.unique(np.asarray(self.classes))  # skorch's own parameter
+        if fixed is not None and not np.array_equal(unique, np.sort(fixed)):
+            raise ValueError(
+                f"classes={unique.tolist()} is not the same as classes_ "
+                f"{np.asarray(fixed).tolist()} of the previous call (or of the classes "
+                "parameter); the classes of a stream are named once."
+            )
+        return unique
 
     def _image_shape(self):
         """``(C, H, W)`` or ``(H, W)`` of one training image, ``None`` for tabular rows."""

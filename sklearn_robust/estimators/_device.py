@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 from skorch.utils import to_tensor
 
@@ -15,31 +13,57 @@ from ..utils import resolve_device
 __all__ = ["DeviceMixin", "resolve_device"]
 
 
+class DeviceParameter:
+    """The ``device`` parameter: kept as given, read as the concrete device.
+
+    skorch reads ``self.device`` wherever it places a module, a criterion or a batch
+    (initialisation by ``fit``, by ``initialize()`` or by ``set_params`` of a module or
+    criterion parameter, ``infer``, ``get_loss``, loading parameters), and none of those
+    accepts ``'auto'``. Reading the attribute therefore resolves the stored value
+    (``'auto'`` to ``'cuda'`` or ``'cpu'``), while ``get_params``, ``clone`` and pickles see
+    the value the user gave. Nothing is swapped while the estimator works, so threads
+    sharing an estimator never see each other's state. A value that cannot be resolved
+    (CUDA asked for where there is none) reads as given; ``fit`` refuses it with a clear
+    error first.
+    """
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        requested = vars(obj).get("device")
+        try:
+            return resolve_device(requested)
+        except ValueError:
+            return requested
+
+    def __set__(self, obj, value):
+        vars(obj)["device"] = value
+
+
 class DeviceMixin:
     """skorch hooks that accept ``device='auto'`` and feed a GPU efficiently.
 
-    skorch sees a concrete device while it works (:meth:`_resolved_device`) and the
-    parameter keeps the value the user gave, so ``clone`` and pickles stay portable. On a
-    CUDA device the data loaders pin memory and batches are copied with
+    ``device`` is a :class:`DeviceParameter`: skorch always reads a concrete device and
+    the parameter keeps the value the user gave, so ``clone`` and pickles stay portable.
+    On a CUDA device the data loaders pin memory and batches are copied with
     ``non_blocking=True``.
     """
 
-    @contextmanager
-    def _resolved_device(self):
-        """Let skorch see a concrete device while it works, keep ``device`` as given."""
-        requested = self.device
-        concrete = resolve_device(requested)
-        if concrete == requested:
-            yield
-            return
-        self.device = concrete
-        try:
-            yield
-        finally:
-            self.device = requested
+    device = DeviceParameter()
+
+    @property
+    def requested_device(self):
+        """The ``device`` parameter as given (``'auto'`` unresolved)."""
+        return vars(self).get("device")
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        if "device" in params:
+            params["device"] = self.requested_device
+        return params
 
     def _on_cuda(self):
-        device = resolve_device(self.device)
+        device = self.device
         return device is not None and torch.device(device).type == "cuda"
 
     def _to_device(self, data):
@@ -64,25 +88,21 @@ class DeviceMixin:
                 params["pin_memory"] = True
         return params
 
-    def initialize(self):
-        with self._resolved_device():
-            return super().initialize()
-
     def infer(self, x, **fit_params):
         return super().infer(self._to_device(x), **fit_params)
 
-    def forward_iter(self, X, training=False, device="cpu"):
-        with self._resolved_device():
-            yield from super().forward_iter(X, training=training, device=device)
-
     def load_params(self, *args, **kwargs):
-        with self._resolved_device():
+        # skorch writes the concrete device it loaded to back into ``device``.
+        requested = self.requested_device
+        try:
             return super().load_params(*args, **kwargs)
+        finally:
+            self.device = requested
 
     def __setstate__(self, state):
         requested = state.get("device")
         if requested == "auto":
             state["device"] = resolve_device("auto")
         super().__setstate__(state)
-        if requested == "auto":
-            self.device = "auto"
+        if requested == "auto":  # any other device is skorch's to map (CUDA to CPU, say)
+            self.device = requested

@@ -42,8 +42,8 @@ criterion, optimizer, lr, max_epochs, batch_size, train_split, device, verbose
 _THREAT = """\
 eps : float, default=0.1
     Radius of the threat ball used in training (in input units, ``>= 0``).
-norm : {'linf', 'l2'}, default='linf'
-    Norm of the ball.
+norm : {'linf', 'l2', 'l1'}, default='linf'
+    Norm of the ball (how each is searched: see :class:`~sklearn_robust.ThreatModel`).
 bounds : 'auto', None, (low, high), default='auto'
     Valid input range. ``'auto'`` uses the global minimum and maximum of the training
     data (one range for all features: per-feature ranges would make constant pixels

@@ -7,6 +7,81 @@ import math
 import torch
 from torch import nn
 
+from ..utils import active_generator
+
+
+def materialised(module):
+    """``module``, built on the meta device, given torch's default initial weights.
+
+    The library's networks build their layers on the meta device (no memory, no random
+    draw) and are then materialised here: every ``Linear`` and ``Conv`` layer, in the
+    order they were built, gets the weights torch's own constructors give (Kaiming
+    uniform with ``a = sqrt(5)``, bias uniform in ``+-1 / sqrt(fan_in)``), drawn from the
+    active fit's stream (:func:`~sklearn_robust.utils.active_generator`; torch's global
+    stream outside a fit): the same numbers as a network built by torch from that stream,
+    without touching the global stream that other threads share. Other layers
+    (BatchNorm) are reset as torch resets them.
+
+    Examples
+    --------
+    >>> import torch
+    >>> with torch.device("meta"):
+    ...     layer = torch.nn.Linear(3, 2)
+    >>> _ = torch.manual_seed(0)
+    >>> built = materialised(layer)
+    >>> _ = torch.manual_seed(0)
+    >>> bool(torch.equal(built.weight, torch.nn.Linear(3, 2).weight))
+    True
+    """
+    module.to_empty(device="cpu")
+    generator = active_generator("cpu")
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, (nn.Linear, nn.modules.conv._ConvNd)):
+                # drawn in a contiguous tensor: the values of torch's init in any layout
+                weight = torch.empty(layer.weight.shape)
+                nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+                layer.weight.copy_(weight)
+                if layer.bias is not None:
+                    fan_in = weight[0].numel()
+                    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                    bias = torch.empty(layer.bias.shape).uniform_(-bound, bound,
+                                                                  generator=generator)
+                    layer.bias.copy_(bias)
+            elif hasattr(layer, "reset_parameters") and not list(layer.children()):
+                layer.reset_parameters()
+    return module
+
+
+class StreamDropout(nn.Dropout):
+    """``nn.Dropout`` whose masks come from the active fit's stream.
+
+    torch's dropout draws from the global stream, which fits running side by side in
+    threads share; the library's networks draw from the fit's own generator instead
+    (:func:`~sklearn_robust.utils.active_generator`), the same numbers in the same order,
+    so a seeded fit is reproducible whatever runs beside it. Outside a fit it is
+    ``nn.Dropout``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust.utils import FitStreams, drawing_from
+    >>> layer = StreamDropout(0.5).train()
+    >>> def masks():
+    ...     with drawing_from(FitStreams(0)):
+    ...         return layer(torch.ones(2, 8))
+    >>> bool(torch.equal(masks(), masks()))
+    True
+    """
+
+    def forward(self, x):
+        generator = active_generator(x.device)
+        if generator is None or not self.training or self.p == 0 or self.p == 1:
+            return super().forward(x)
+        keep = 1.0 - self.p
+        mask = torch.empty_like(x).bernoulli_(keep, generator=generator)
+        return x * mask * (1.0 / keep)  # torch's own arithmetic, bit for bit
+
 
 class MLP(nn.Module):
     """A ReLU multi-layer perceptron for tabular data, returning logits.
@@ -35,13 +110,15 @@ class MLP(nn.Module):
     def __init__(self, n_features, n_classes, hidden_units=(256, 256), dropout=0.0):
         super().__init__()
         layers, width = [], n_features
-        for units in hidden_units:
-            layers += [nn.Linear(width, units), nn.ReLU()]
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-            width = units
-        layers.append(nn.Linear(width, n_classes))
-        self.net = nn.Sequential(*layers)
+        with torch.device("meta"):  # weights drawn by materialised, from the fit's stream
+            for units in hidden_units:
+                layers += [nn.Linear(width, units), nn.ReLU()]
+                if dropout:
+                    layers.append(StreamDropout(dropout))
+                width = units
+            layers.append(nn.Linear(width, n_classes))
+            self.net = nn.Sequential(*layers)
+        materialised(self)
 
     def forward(self, x):
         return self.net(x)
@@ -94,31 +171,35 @@ class SmallCNN(nn.Module):
         batch_norm=False, channels_last=True,
     ):
         super().__init__()
-        in_channels, height, width = image_shape
-        layers = []
-        for out_channels in channels:
-            pool = min(height, width) >= 4
-            for second, conv_in in enumerate((in_channels, out_channels)):
-                # A bias before BatchNorm is redundant: BatchNorm's shift replaces it.
-                layers.append(nn.Conv2d(conv_in, out_channels, 3, padding=1, bias=not batch_norm))
-                if batch_norm:
-                    layers.append(nn.BatchNorm2d(out_channels))
-                if pool and second:
-                    # Pooling before the ReLU is the same function and the same gradients
-                    # (ReLU is monotone, so it commutes with max), with a ReLU on a
-                    # quarter of the values: 13% off an attack step at 28x28.
-                    layers.append(nn.MaxPool2d(2))
-                    height, width = height // 2, width // 2
-                layers.append(nn.ReLU())
-            in_channels = out_channels
-        self.features = nn.Sequential(*layers)
-        head = [nn.Flatten(), nn.Linear(in_channels * height * width, hidden_units), nn.ReLU()]
-        if dropout:
-            head.append(nn.Dropout(dropout))
-        head.append(nn.Linear(hidden_units, n_classes))
-        self.head = nn.Sequential(*head)
-        if channels_last:  # a convolution with channels-last weights keeps that layout
-            self.features.to(memory_format=torch.channels_last)
+        with torch.device("meta"):  # weights drawn by materialised, from the fit's stream
+            in_channels, height, width = image_shape
+            layers = []
+            for out_channels in channels:
+                pool = min(height, width) >= 4
+                for second, conv_in in enumerate((in_channels, out_channels)):
+                    # A bias before BatchNorm is redundant: BatchNorm's shift replaces it.
+                    layers.append(nn.Conv2d(conv_in, out_channels, 3, padding=1,
+                                            bias=not batch_norm))
+                    if batch_norm:
+                        layers.append(nn.BatchNorm2d(out_channels))
+                    if pool and second:
+                        # Pooling before the ReLU is the same function and the same gradients
+                        # (ReLU is monotone, so it commutes with max), with a ReLU on a
+                        # quarter of the values: 13% off an attack step at 28x28.
+                        layers.append(nn.MaxPool2d(2))
+                        height, width = height // 2, width // 2
+                    layers.append(nn.ReLU())
+                in_channels = out_channels
+            self.features = nn.Sequential(*layers)
+            head = [nn.Flatten(), nn.Linear(in_channels * height * width, hidden_units),
+                    nn.ReLU()]
+            if dropout:
+                head.append(StreamDropout(dropout))
+            head.append(nn.Linear(hidden_units, n_classes))
+            self.head = nn.Sequential(*head)
+            if channels_last:  # a convolution with channels-last weights keeps that layout
+                self.features.to(memory_format=torch.channels_last)
+        materialised(self)
 
     def forward(self, x):
         if x.dim() == 3:  # (N, H, W): one channel

@@ -19,9 +19,18 @@ class PrecisionMixin:
     """Autocast of the training forward passes and, for ``'fp16'``, loss scaling.
 
     The training step calls :meth:`_autocast` around the objective and :meth:`_backward`
-    on its loss; prediction and evaluation never autocast. An accelerator (see
-    :class:`AccelerateMixin`) replaces both hooks with its own.
+    on its loss; prediction and evaluation never autocast. An accelerator's training step
+    (skorch's ``AccelerateMixin``) uses its own autocast and backward instead, so
+    ``precision`` must then stay ``None`` or ``'fp32'``.
     """
+
+    def _check_precision(self):
+        """Refuse ``precision`` beside an accelerator, whose autocast is the one in force."""
+        if getattr(self, "accelerator", None) is not None and self.precision in AUTOCAST_DTYPES:
+            raise ValueError(
+                f"precision={self.precision!r} cannot be combined with an accelerator: leave "
+                "precision=None and pass Accelerator(mixed_precision=...)."
+            )
 
     def _initialize_precision(self, keep):
         """Check ``precision`` against the device in use; build the fp16 loss scaler."""

@@ -71,7 +71,7 @@ class AttackPlan:
         The metric's ``attack`` argument.
     eps : float
         Radius of the ball.
-    norm : {'linf', 'l2'}
+    norm : {'linf', 'l2', 'l1'}
         Norm of the ball.
     settings : dict
         The schedule keywords the user set (``steps``, ``step_size``, ``restarts`` that are

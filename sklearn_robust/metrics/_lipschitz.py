@@ -28,9 +28,10 @@ def local_lipschitz_score(estimator, X, *, eps, norm="linf", steps=10, step_size
 
         (1/n) sum_i  max_{x' in B(x_i, eps)}  ||f(x_i) - f(x')||_1 / ||x_i - x'||
 
-    with ``f`` the logits and ``||.||`` the l_inf norm (the l_2 norm with ``norm='l2'``;
-    the numerator stays l_1). The inner maximum is estimated by ``steps`` steps of
-    sign-gradient ascent (normalised-gradient ascent for l_2) on the ratio, from
+    with ``f`` the logits and ``||.||`` the l_inf norm (the l_2 or l_1 norm with
+    ``norm='l2'`` or ``'l1'``; the numerator stays l_1). The inner maximum is estimated by
+    ``steps`` steps of sign-gradient ascent (normalised-gradient ascent for l_2, sparse
+    sign steps for l_1: see :class:`~sklearn_robust.ThreatModel`) on the ratio, from
     ``x + 0.001 * N(0, 1)``, with the model in eval mode and every iterate projected onto
     the ball and clamped to ``bounds``. The largest ratio over all iterates of a sample is
     kept (the last iterate need not be the best). An estimate from below of each local
@@ -54,7 +55,7 @@ def local_lipschitz_score(estimator, X, *, eps, norm="linf", steps=10, step_size
         Inputs, as given to ``estimator.predict``.
     eps : float
         Radius of the ball, ``> 0``.
-    norm : {'linf', 'l2'}, default='linf'
+    norm : {'linf', 'l2', 'l1'}, default='linf'
         Norm of the ball and of the denominator.
     steps : int, default=10
         Ascent steps (``0`` evaluates the starting point only).
@@ -171,7 +172,7 @@ def make_lipschitz_scorer(*, eps, norm="linf", **kwargs):
     ----------
     eps : float
         Radius of the ball, ``> 0``.
-    norm : {'linf', 'l2'}, default='linf'
+    norm : {'linf', 'l2', 'l1'}, default='linf'
         Norm of the ball and of the denominator.
     **kwargs
         Other keyword arguments of :func:`local_lipschitz_score` (``steps``,

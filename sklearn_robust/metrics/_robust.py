@@ -95,7 +95,7 @@ def robust_accuracy_score(estimator, X, y, *, eps, norm="linf", attack="pgd", st
         String labels for numeric ``classes_`` (or the reverse) are an error.
     eps : float
         Radius of the threat ball, ``>= 0``, in raw input units.
-    norm : {'linf', 'l2'}, default='linf'
+    norm : {'linf', 'l2', 'l1'}, default='linf'
         Norm of the ball.
     attack : str, Attack subclass, Attack instance or list of these, default='pgd'
         A name from :data:`sklearn_robust.attacks.ATTACKS` (``'pgd'``, ``'fgsm'``,
@@ -261,7 +261,7 @@ def make_robust_scorer(*, eps, norm="linf", attack="pgd", **kwargs):
     ----------
     eps : float
         Radius of the threat ball, in raw input units.
-    norm : {'linf', 'l2'}, default='linf'
+    norm : {'linf', 'l2', 'l1'}, default='linf'
         Norm of the ball.
     attack : str, Attack subclass, Attack instance or list of these, default='pgd'
         See :func:`robust_accuracy_score`.

@@ -34,11 +34,12 @@ class PGDAdversarial(SearchingObjective):
     """
 
     _parameter_constraints = {**SearchingObjective._parameter_constraints, "ls": LABEL_SMOOTHING}
+    criterion_term = "the cross-entropy at the adversarial points (the attack's is plain)"
 
     def __init__(self, ls=0.0, steps=10, step_size=None):
         self._set_params(ls=ls, steps=steps, step_size=step_size)
 
-    def __call__(self, module, x, y, threat):
+    def __call__(self, module, x, y, threat, criterion=None):
         x_adv = self.pgd_points(module, x, y, threat)
         logits_adv = module(x_adv)
-        return label_loss(logits_adv, y, self.ls), logits_adv
+        return label_loss(logits_adv, y, self.ls, criterion), logits_adv

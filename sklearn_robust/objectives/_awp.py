@@ -101,13 +101,24 @@ class WeightPerturbation(Objective):
             objective = objective.replace(**inner)
         return type(self)(objective=objective, gamma=own.get("gamma", self.gamma))
 
-    def __call__(self, module, x, y, threat):
+    @property
+    def criterion_term(self):
+        """The wrapped objective's (weight perturbation adds no loss of its own)."""
+        return self.objective.criterion_term
+
+    @property
+    def ls(self):
+        return getattr(self.objective, "ls", 0.0)
+
+    def __call__(self, module, x, y, threat, criterion=None):
+        # the criterion goes in only where the wrapped objective has a place for it
+        given = {} if criterion is None else {"criterion": criterion}
         weights = {name: p for name, p in module.named_parameters()
                    if p.requires_grad and p.dim() > 1}
         if not weights:
-            return self.objective(module, x, y, threat)
+            return self.objective(module, x, y, threat, **given)
         with recorded_searches() as record, _statistics_kept(module):
-            loss, _ = self.objective(module, x, y, threat)
+            loss, _ = self.objective(module, x, y, threat, **given)
             # inside the block: BatchNorm's backward reads the statistics it saw
             grads = torch.autograd.grad(loss, list(weights.values()), allow_unused=True)
         offsets = {}
@@ -116,7 +127,7 @@ class WeightPerturbation(Objective):
                 scale = self.gamma * weight.detach().norm() / (grad.norm() + _TINY)
                 offsets[name] = scale * grad
         with record.replayed():
-            return self.objective(PerturbedWeights(module, offsets), x, y, threat)
+            return self.objective(PerturbedWeights(module, offsets), x, y, threat, **given)
 
 
 class PerturbedWeights(nn.Module):

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import inspect
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import torch
 import torch.nn.functional as F
 
 from ..utils import (
+    FitStreams,
     Interval,
     Substitution,
+    active_generator,
+    drawing_from,
     forked_rng,
     frozen,
     mode_independent,
@@ -42,7 +46,15 @@ class Objective:
     mode and returns ``(loss, logits)``: the scalar loss to back-propagate and the logits
     to report as the batch's predictions. An inner maximisation runs with the module
     frozen (see :func:`inner_maximise`), so it never updates BatchNorm statistics or
-    parameter gradients.
+    parameter gradients. Random draws (attack starts) come from the fit's own streams
+    (:func:`~sklearn_robust.utils.active_generator`; torch's global stream outside a fit).
+
+    An objective with a cross-entropy term that an estimator's ``criterion`` may replace
+    (class weights, label smoothing) says which in ``criterion_term`` and takes a
+    keyword ``criterion=None``: a callable ``criterion(logits, targets)`` returning the
+    mean loss (the estimator's ``criterion_``), ``None`` for the plain cross-entropy.
+    Objectives whose ``criterion_term`` is ``None`` are never given one; an estimator
+    refuses a criterion for them.
 
     The constructor arguments are the objective's parameters: they are validated against
     ``_parameter_constraints`` when it is built, listed by :meth:`get_params` and changed
@@ -68,6 +80,9 @@ class Objective:
 
     #: Whether the objective uses the threat model (False for natural training).
     adversarial = True
+
+    #: The cross-entropy term an estimator's criterion replaces, in words (``None``: none).
+    criterion_term = None
 
     #: Constraints of the constructor arguments (scikit-learn's format).
     _parameter_constraints: dict = {}
@@ -142,12 +157,27 @@ def smoothed_targets(y, n_classes, ls):
     return targets.scatter_(1, y[:, None], 1.0 - ls)
 
 
-def label_loss(logits, y, ls):
-    """Mean cross-entropy of ``logits`` against the labels ``y`` smoothed by ``ls``."""
+def label_loss(logits, y, ls=0.0, criterion=None):
+    """Mean cross-entropy of ``logits`` against the labels ``y`` smoothed by ``ls``.
+
+    ``criterion`` (an estimator's ``criterion_``, say ``CrossEntropyLoss(weight=w)``)
+    replaces the plain cross-entropy; it gets the smoothed targets as probabilities.
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits, y = torch.tensor([[2.0, 0.0]]), torch.tensor([0])
+    >>> weighted = torch.nn.CrossEntropyLoss(weight=torch.tensor([2.0, 1.0]))
+    >>> bool(label_loss(logits, y) == label_loss(logits, y, criterion=weighted))
+    True
+    >>> bool(label_loss(logits, y, 0.1, weighted) > label_loss(logits, y, 0.1))
+    True
+    """
+    loss = F.cross_entropy if criterion is None else criterion
     if not ls:
-        return F.cross_entropy(logits, y)
+        return loss(logits, y)
     targets = smoothed_targets(y, logits.shape[1], ls).to(logits.dtype)
-    return F.cross_entropy(logits, targets)
+    return loss(logits, targets)
 
 
 def mask_replay(x):
@@ -155,8 +185,10 @@ def mask_replay(x):
 
     Finite-difference and linearity terms (GR, LLR) compare the network at two nearby
     inputs; with independent dropout masks the difference is dominated by the masks, and
-    the cheapest way to shrink it is a constant network. The seed is drawn from the torch
-    RNG (so a seeded fit stays reproducible); each context runs in a forked RNG.
+    the cheapest way to shrink it is a constant network. The seed is drawn from the fit's
+    stream (so a seeded fit stays reproducible); each context replays it both in torch's
+    global stream (where ``nn.Dropout`` draws; forked) and as the fit's stream (where the
+    library networks' dropout draws).
 
     Examples
     --------
@@ -170,8 +202,14 @@ def mask_replay(x):
     >>> bool(torch.equal(a, b))
     True
     """
-    seed = int(torch.randint(0, 2**62, (1,)).item())
-    return lambda: forked_rng(seed)
+    seed = int(torch.randint(0, 2**62, (1,), generator=active_generator("cpu")).item())
+    return lambda: _replayed(seed)
+
+
+@contextmanager
+def _replayed(seed):
+    with forked_rng(seed), drawing_from(FitStreams(seed)):
+        yield
 
 
 def clean_pass(module, x):

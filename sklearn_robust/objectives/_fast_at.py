@@ -3,7 +3,7 @@
 import torch.nn.functional as F
 
 from ..utils import POSITIVE
-from ._base import Objective, fill_doc
+from ._base import Objective, fill_doc, label_loss
 from ._search import inner_maximise
 
 #: Wong et al.'s step: 1.25 times the radius.
@@ -44,11 +44,13 @@ class FastAdversarial(Objective):
     def __init__(self, step_size=None):
         self._set_params(step_size=step_size)
 
-    def __call__(self, module, x, y, threat):
+    criterion_term = "the cross-entropy at the adversarial points (the attack's is plain)"
+
+    def __call__(self, module, x, y, threat, criterion=None):
         alpha = self.step_size if self.step_size is not None else STEP_FACTOR * threat.eps
         x_adv = inner_maximise(
             module, x, threat, lambda logits: F.cross_entropy(logits, y, reduction="none"),
             steps=1, step_size=alpha, start="uniform",
         )
         logits_adv = module(x_adv)
-        return F.cross_entropy(logits_adv, y), logits_adv
+        return label_loss(logits_adv, y, criterion=criterion), logits_adv

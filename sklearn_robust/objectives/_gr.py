@@ -81,7 +81,10 @@ class GradientRegularization(Objective):
     def __init__(self, lam=0.25, h=1.0, weighting="mean"):
         self._set_params(lam=lam, h=h, weighting=weighting)
 
-    def __call__(self, module, x, y, threat=None):
+    criterion_term = ("the mean cross-entropy (the finite-difference penalty keeps the "
+                      "plain per-sample cross-entropy)")
+
+    def __call__(self, module, x, y, threat=None, criterion=None):
         x = x.detach().requires_grad_(True)
         replay = mask_replay(x)
         with replay():
@@ -94,5 +97,6 @@ class GradientRegularization(Objective):
             ce_probe = F.cross_entropy(module(probe), y, reduction="none")
         finite_difference = (ce_probe - ce) / self.h
         lam = self.lam / 4.0 if self.weighting == "yang2020" else self.lam
-        loss = ce.mean() + lam * finite_difference.pow(2).mean()
+        natural = ce.mean() if criterion is None else criterion(logits, y)
+        loss = natural + lam * finite_difference.pow(2).mean()
         return loss, logits

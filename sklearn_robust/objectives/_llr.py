@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from ..utils import NON_NEGATIVE, POSITIVE_INT, StrOptions, frozen, per_sample
+from ..utils import NON_NEGATIVE, POSITIVE_INT, StrOptions, active_generator, frozen, per_sample
 from ._base import mask_replay
 from ._search import SearchingObjective, taped
 
@@ -109,9 +109,12 @@ class LLR(SearchingObjective):
     def __init__(self, lam=4.0, mu=3.0, steps=2, step_size=None, form="qin"):
         self._set_params(lam=lam, mu=mu, steps=steps, step_size=step_size, form=form)
 
-    def __call__(self, module, x, y, threat):
+    criterion_term = ("the cross-entropy l(x) of the loss (the linearity terms and the "
+                      "search keep the plain cross-entropy)")
+
+    def __call__(self, module, x, y, threat, criterion=None):
         if self.form == "yang2020":
-            return self._yang2020(module, x.detach(), y, threat)
+            return self._yang2020(module, x.detach(), y, threat, criterion)
         x = x.detach()
         with frozen(module):
             with torch.enable_grad():
@@ -135,10 +138,13 @@ class LLR(SearchingObjective):
         loss_adv = F.cross_entropy(logits_adv, y, reduction="none")
         linear = _dot(delta, grad)
         gap = (loss_adv - loss - linear).abs()
-        total = loss + self.lam * gap + self.mu * linear.abs()
-        return total.mean(), logits
+        if criterion is None:
+            total = loss + self.lam * gap + self.mu * linear.abs()
+            return total.mean(), logits
+        penalty = self.lam * gap + self.mu * linear.abs()
+        return criterion(logits, y) + penalty.mean(), logits
 
-    def _yang2020(self, module, x, y, threat):
+    def _yang2020(self, module, x, y, threat, criterion=None):
         """The batch-level loss of Yang et al.'s code (see the class docstring)."""
         n = x.shape[0]
         with frozen(module):
@@ -156,22 +162,31 @@ class LLR(SearchingObjective):
             delta = taped(lambda: _yang2020_search(gap, x, threat, self.steps,
                                                    self.step_size))
         logits = module(x)
-        natural = F.cross_entropy(logits, y, reduction="sum")
-        total = natural + self.lam * gap(delta) + self.mu * linear(delta)
-        return total / n, logits
+        if criterion is None:
+            natural = F.cross_entropy(logits, y, reduction="sum")
+            total = natural + self.lam * gap(delta) + self.mu * linear(delta)
+            return total / n, logits
+        penalty = self.lam * gap(delta) + self.mu * linear(delta)
+        return criterion(logits, y) + penalty / n, logits
+
+
+def _normal_like(x):
+    """Standard normal noise shaped like ``x``, from the fit's stream."""
+    return torch.randn(x.shape, generator=active_generator(x.device), device=x.device,
+                       dtype=x.dtype)
 
 
 def _yang2020_search(gap, x, threat, steps, step_size):
     """``delta`` ascending ``gap`` by normalised-gradient steps, rescaled into the ball."""
     alpha = threat.eps / 2 if step_size is None else step_size
-    delta = 0.001 * torch.randn_like(x)
+    delta = 0.001 * _normal_like(x)
     for _ in range(steps):
         delta.requires_grad_(True)
         with torch.enable_grad():
             (grad,) = torch.autograd.grad(gap(delta), delta)
         norms = threat.norms(grad)
         # a zero gradient would give 0/0: the reference steps along noise there
-        grad = torch.where(per_sample(norms == 0, grad), torch.randn_like(grad),
+        grad = torch.where(per_sample(norms == 0, grad), _normal_like(grad),
                            grad / per_sample(norms.clamp_min(1e-12), grad))
         delta = threat.clamp(x + delta.detach() + alpha * grad) - x
         scale = (threat.eps / threat.norms(delta).clamp_min(1e-12)).clamp(max=1.0)

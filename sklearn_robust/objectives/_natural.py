@@ -1,8 +1,6 @@
 """Natural training: cross-entropy on clean inputs only."""
 
-import torch.nn.functional as F
-
-from ._base import Objective
+from ._base import Objective, label_loss
 
 
 class Natural(Objective):
@@ -19,7 +17,8 @@ class Natural(Objective):
     """
 
     adversarial = False
+    criterion_term = "the cross-entropy"
 
-    def __call__(self, module, x, y, threat):
+    def __call__(self, module, x, y, threat, criterion=None):
         logits = module(x)
-        return F.cross_entropy(logits, y), logits
+        return label_loss(logits, y, criterion=criterion), logits

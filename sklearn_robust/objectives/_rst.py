@@ -1,9 +1,7 @@
 """RST, the "advbeta" objective of Yang et al. 2020: clean plus weighted adversarial loss."""
 
-import torch.nn.functional as F
-
 from ..utils import NON_NEGATIVE
-from ._base import fill_doc
+from ._base import fill_doc, label_loss
 from ._search import SearchingObjective
 
 
@@ -37,12 +35,14 @@ class RST(SearchingObjective):
     """
 
     _parameter_constraints = {**SearchingObjective._parameter_constraints, "lam": NON_NEGATIVE}
+    criterion_term = "both cross-entropy terms, clean and adversarial (the attack's is plain)"
 
     def __init__(self, lam=1.0, steps=10, step_size=None):
         self._set_params(lam=lam, steps=steps, step_size=step_size)
 
-    def __call__(self, module, x, y, threat):
+    def __call__(self, module, x, y, threat, criterion=None):
         x_adv = self.pgd_points(module, x, y, threat)
         logits = module(x)
-        loss = F.cross_entropy(logits, y) + self.lam * F.cross_entropy(module(x_adv), y)
+        loss = (label_loss(logits, y, criterion=criterion)
+                + self.lam * label_loss(module(x_adv), y, criterion=criterion))
         return loss, logits

@@ -44,11 +44,12 @@ class TRADES(SearchingObjective):
         "beta": NON_NEGATIVE,
         "ls": LABEL_SMOOTHING,
     }
+    criterion_term = "the clean cross-entropy (the KL term and the attack are unchanged)"
 
     def __init__(self, beta=6.0, ls=0.0, steps=10, step_size=None):
         self._set_params(beta=beta, ls=ls, steps=steps, step_size=step_size)
 
-    def __call__(self, module, x, y, threat):
+    def __call__(self, module, x, y, threat, criterion=None):
         log_p_clean, clean_logits = clean_pass(module, x)
         p_clean = log_p_clean.exp()
         x_adv = self.maximise(
@@ -60,5 +61,6 @@ class TRADES(SearchingObjective):
         logits_adv = module(x_adv)
         log_p = F.log_softmax(logits, dim=1)
         robust = kl_divergence(log_p, F.log_softmax(logits_adv, dim=1))
-        loss = label_loss(logits, y, self.ls) + self.beta * robust.sum() / x.shape[0]
+        loss = (label_loss(logits, y, self.ls, criterion)
+                + self.beta * robust.sum() / x.shape[0])
         return loss, logits

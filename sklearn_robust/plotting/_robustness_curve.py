@@ -66,7 +66,7 @@ class RobustnessCurveDisplay(Display):
         Robust accuracy at each radius, in ``[0, 1]``.
     name : str or None, default=None
         Legend label of the curve.
-    norm : {'linf', 'l2'} or None, default=None
+    norm : {'linf', 'l2', 'l1'} or None, default=None
         Norm of the radii, shown in the x-axis label.
     attack : str, Attack subclass, list of these or None, default=None
         The attack, named in the y-axis label.

@@ -13,7 +13,14 @@ from typing import Any
 
 import torch
 
-from ..utils import check_bounds, check_eps, check_fraction, check_norm, per_sample
+from ..utils import (
+    active_generator,
+    check_bounds,
+    check_eps,
+    check_fraction,
+    check_norm,
+    per_sample,
+)
 from ._l1 import L1_FRACTION, project_l1_box, sparse_direction, uniform_l1
 
 
@@ -161,7 +168,12 @@ class ThreatModel:
         """A point drawn uniformly from the ball around ``x`` (then clamped to the bounds).
 
         Clamping only moves coordinates towards ``x``, so the point stays in the ball.
+        ``generator=None`` draws from the active fit's stream for ``x``'s device
+        (:func:`~sklearn_robust.utils.active_generator`), or torch's global stream
+        outside a fit.
         """
+        if generator is None:
+            generator = active_generator(x.device)
         if self.norm == "linf":
             noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             delta = (2 * noise - 1) * self.eps
@@ -178,11 +190,15 @@ class ThreatModel:
 
     def gaussian_start(self, x, sigma=0.001, generator=None):
         """``x + sigma * N(0, 1)``, the TRADES/SCORE start, projected into the ball and bounds."""
+        if generator is None:
+            generator = active_generator(x.device)
         noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         return self.project(x + sigma * noise, x)
 
     def start(self, x, kind, generator=None):
-        """Dispatch on ``kind`` in ``{'uniform', 'gaussian', 'none'}``."""
+        """Dispatch on ``kind`` in ``{'uniform', 'gaussian', 'none'}``.
+
+        """
         if kind == "uniform":
             return self.uniform_start(x, generator)
         if kind == "gaussian":

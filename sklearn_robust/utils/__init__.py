@@ -5,11 +5,20 @@ should not rely on them: they may change without notice.
 """
 
 from ._docstring import Substitution
+from ._random import (
+    FitStreams,
+    active_generator,
+    active_streams,
+    building_from,
+    cuda_devices,
+    drawing_from,
+    forked_rng,
+    global_stream_lock,
+    mix_seed,
+)
 from ._torch import (
     CallableModule,
     as_module,
-    cuda_devices,
-    forked_rng,
     frozen,
     make_generator,
     mode_independent,
@@ -46,7 +55,9 @@ from ._validation import (
 
 __all__ = [
     "BOUNDS", "FRACTION", "NON_NEGATIVE", "NON_NEGATIVE_INT", "NORMS", "POSITIVE",
-    "POSITIVE_INT", "CallableModule", "HasMethods", "Hidden", "Interval",
+    "POSITIVE_INT", "CallableModule", "FitStreams", "active_generator", "active_streams",
+    "building_from", "drawing_from", "global_stream_lock", "mix_seed", "HasMethods", "Hidden",
+    "Interval",
     "InvalidParameterError", "Options", "StrOptions", "Substitution", "as_module",
     "check_bounds", "check_bounds_contain", "check_eps", "check_fraction", "check_int",
     "check_non_negative", "check_norm", "check_positive", "check_scalar_param",

@@ -15,8 +15,6 @@ from torch import nn
 __all__ = [
     "CallableModule",
     "as_module",
-    "cuda_devices",
-    "forked_rng",
     "frozen",
     "make_generator",
     "mode_independent",
@@ -161,38 +159,11 @@ def resolve_device(device):
     return str(parsed) if not isinstance(device, str) else device
 
 
-def cuda_devices():
-    """Indices of every visible CUDA device (empty without CUDA)."""
-    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-
-
 def seed_from(random_state):
     """An integer seed from a scikit-learn ``random_state`` (an int is used as it is)."""
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
         return int(random_state)
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
-
-
-@contextmanager
-def forked_rng(seed=None):
-    """Fork the CPU and every CUDA random stream; seed them if ``seed`` is given.
-
-    The global streams are restored on exit, so seeding inside changes nothing outside.
-
-    Examples
-    --------
-    >>> import torch
-    >>> with forked_rng(0):
-    ...     a = torch.rand(2)
-    >>> with forked_rng(0):
-    ...     b = torch.rand(2)
-    >>> bool(torch.equal(a, b))
-    True
-    """
-    with torch.random.fork_rng(devices=cuda_devices()):
-        if seed is not None:
-            torch.manual_seed(seed)
-        yield
 
 
 def make_generator(random_state, device):

@@ -21,6 +21,7 @@ from accelerate import Accelerator
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
+from skorch.hf import AccelerateMixin as SkorchAccelerateMixin
 from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 from torch.nn.parallel import DistributedDataParallel
 
@@ -37,6 +38,7 @@ from sklearn_robust import (
 from sklearn_robust.estimators import AccelerateMixin
 from sklearn_robust.estimators._seeding import rank_seed
 from sklearn_robust.metrics import robust_accuracy_score, sharded_robust_accuracy_score
+from sklearn_robust.utils import FitStreams, active_generator, drawing_from
 
 ALL = [NaturalClassifier, ATClassifier, TRADESClassifier, SCOREClassifier, RSTClassifier,
        GRClassifier, LLRClassifier, FastATClassifier]
@@ -45,6 +47,9 @@ PER_RANK_BATCH, N_TRAIN = 32, 256
 ACCELERATED = {cls: type(f"Accelerated{cls.__name__}", (AccelerateMixin, cls), {})
                for cls in ALL}
 globals().update({net.__name__: net for net in ACCELERATED.values()})
+# skorch's own mixin, composed as skorch's docs show: it must train the same model.
+SkorchAcceleratedTRADES = type("SkorchAcceleratedTRADES",
+                               (SkorchAccelerateMixin, TRADESClassifier), {})
 
 
 class BatchNormMLP(torch.nn.Module):
@@ -67,7 +72,8 @@ class Probe(Callback):
         return self
 
     def on_train_begin(self, net, **kwargs):
-        self.draw = int(torch.randint(2**31 - 1, (1,)))  # after the per-rank reseed
+        # the fit's own stream, after the per-rank reseed
+        self.draw = int(torch.randint(2**31 - 1, (1,), generator=active_generator()))
         module = net.module_
         if isinstance(module, DistributedDataParallel):
             module.register_forward_pre_hook(lambda *a: self._count("wrapped"))
@@ -94,7 +100,7 @@ class Probe(Callback):
             self.wrapped = self.reduces = 0
 
 
-def make(cls, accelerator=None, **kw):
+def make(cls, accelerator=None, mixin_class=None, **kw):
     params = dict(max_epochs=2, random_state=0, lr=1e-2, iterator_train__shuffle=False,
                   callbacks=[Probe()])
     if "module" not in kw:
@@ -105,40 +111,35 @@ def make(cls, accelerator=None, **kw):
         params.update(batch_size=2 * PER_RANK_BATCH, device="cpu")
         return cls(**params, **kw)
     params.update(batch_size=PER_RANK_BATCH, device=None, accelerator=accelerator)
-    return ACCELERATED[cls](**params, **kw)
+    return (mixin_class or ACCELERATED[cls])(**params, **kw)
 
 
 def simulate(cls, X, y, world, **kw):
     """What data-parallel training computes, in one process: per step, each rank's shard
-    with that rank's random stream, the mean of their gradients, one optimizer step."""
+    with that rank's random streams, the mean of their gradients, one optimizer step."""
     clf = make(cls, **kw)
     X, y = clf._prepare_fit(X, y, reset=True, fit_params={})
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        clf.initialize()
-        torch.randint(2**31 - 1, (1,))  # the probe's draw
-        streams = [torch.get_rng_state()]
-        for rank in range(1, world):
-            torch.manual_seed(rank_seed(0, rank))
-            torch.randint(2**31 - 1, (1,))
-            streams.append(torch.get_rng_state())
-        X, y = torch.as_tensor(X), torch.as_tensor(y)
-        for _ in range(clf.max_epochs):
-            for rank in range(world):  # each DataLoader iterator draws its base seed
-                torch.set_rng_state(streams[rank])
-                torch.empty((), dtype=torch.int64).random_()
-                streams[rank] = torch.get_rng_state()
-            for start in range(0, len(X), world * PER_RANK_BATCH):
-                clf.optimizer_.zero_grad()
-                for rank in range(world):
-                    torch.set_rng_state(streams[rank])
-                    shard = slice(start + rank * PER_RANK_BATCH,
-                                  start + (rank + 1) * PER_RANK_BATCH)
-                    clf.module_.train()
-                    loss, _ = clf.objective_(clf.module_, X[shard], y[shard], clf.threat_model_)
-                    (loss / world).backward()
-                    streams[rank] = torch.get_rng_state()
-                clf.optimizer_.step()
+    first = FitStreams(0)
+    with drawing_from(first):
+        clf.initialize()  # the library network draws its weights from rank 0's stream
+    streams = [first] + [FitStreams(rank_seed(0, rank)) for rank in range(1, world)]
+    for rank_streams in streams:
+        torch.randint(2**31 - 1, (1,), generator=rank_streams.generator())  # the probe
+    X, y = torch.as_tensor(X), torch.as_tensor(y)
+    for _ in range(clf.max_epochs):
+        for rank_streams in streams:  # each DataLoader pass draws its base seed
+            torch.empty((), dtype=torch.int64).random_(generator=rank_streams.generator())
+        for start in range(0, len(X), world * PER_RANK_BATCH):
+            clf.optimizer_.zero_grad()
+            for rank in range(world):
+                shard = slice(start + rank * PER_RANK_BATCH,
+                              start + (rank + 1) * PER_RANK_BATCH)
+                clf.module_.train()
+                with drawing_from(streams[rank]):
+                    loss, _ = clf.objective_(clf.module_, X[shard], y[shard],
+                                             clf.threat_model_)
+                (loss / world).backward()
+            clf.optimizer_.step()
     return clf
 
 
@@ -207,6 +208,7 @@ def main(out, smoke):
         result["fits"][name] = fit
         if name == "TRADESClassifier":
             trades = clf
+            trades_fit = state  # before partial_fit, for skorch's mixin
             if rank == 1:  # alone: a fitted estimator needs no other rank
                 result["alone"] = clf.score(X_test, y_test)
             clf.save_params(f_params=out / f"params_rank{rank}.pt")
@@ -217,6 +219,17 @@ def main(out, smoke):
                 "rank_diff": max(max_diff(s, states[0]) for s in states),
                 "steps": probe.steps[n_steps:],
                 "moved": max_diff(states[0], state)}
+    # skorch's own AccelerateMixin trains exactly what ours does (TRADES, no BatchNorm)
+    theirs = make(TRADESClassifier, accelerator, mixin_class=SkorchAcceleratedTRADES)
+    with contextlib.redirect_stdout(io.StringIO()):
+        theirs.fit(X_train, y_train)
+    their_state = state_of(theirs)
+    dist.all_gather_object(states, their_state)
+    result["skorch_mixin"] = {
+        "vs_ours_max": max_diff(their_state, trades_fit),
+        "rank_diff": max(max_diff(s, states[0]) for s in states),
+        "steps": list(dict(theirs.callbacks_)["Probe"].steps),
+        "unwrapped": not isinstance(theirs.module_, DistributedDataParallel)}
     accelerator.wait_for_everyone()
 
     sharded = {
