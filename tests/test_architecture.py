@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sklearn_robust"
 LAYERS = {
     "_version": 0, "utils": 0, "datasets": 0,
     "threat": 1,
-    "attacks": 2, "objectives": 2, "separation": 2,
+    "attacks": 2, "objectives": 2, "separation": 2, "verify": 2,
     "estimators": 3,
     "bridge": 4,
     "metrics": 5,

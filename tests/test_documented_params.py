@@ -47,6 +47,7 @@ PUBLIC_MODULES = [
     "sklearn_robust.bridge",
     "sklearn_robust.metrics",
     "sklearn_robust.separation",
+    "sklearn_robust.verify",
     "sklearn_robust.datasets",
     "sklearn_robust.persistence",
     "sklearn_robust.callbacks",

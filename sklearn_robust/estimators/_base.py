@@ -21,6 +21,7 @@ from skorch.utils import is_dataset
 
 from ..objectives import Natural
 from ..utils import (
+    NON_NEGATIVE,
     NON_NEGATIVE_INT,
     POSITIVE,
     POSITIVE_INT,
@@ -108,6 +109,7 @@ class RobustNetClassifier(TrainingStepMixin, DataMixin, DeviceMixin, PrecisionMi
         "batch_size": [*POSITIVE_INT, Options(Integral, {-1})],
         "device": [None, str, torch.device],
         "max_shift": NON_NEGATIVE_INT,
+        "noise_std": NON_NEGATIVE,
         "precision": PRECISION_CONSTRAINT,
     }
 
@@ -132,6 +134,7 @@ class RobustNetClassifier(TrainingStepMixin, DataMixin, DeviceMixin, PrecisionMi
         device="auto",
         verbose=0,
         max_shift=0,
+        noise_std=0.0,
         precision=None,
         **kwargs,
     ):
@@ -153,6 +156,7 @@ class RobustNetClassifier(TrainingStepMixin, DataMixin, DeviceMixin, PrecisionMi
         self.input_shape = input_shape
         self.random_state = random_state
         self.max_shift = max_shift
+        self.noise_std = noise_std
         self.precision = precision
         for name in ("history_", "initialized_", "virtual_params_"):
             if name not in kwargs:

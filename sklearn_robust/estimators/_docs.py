@@ -23,6 +23,13 @@ max_shift : int, default=0
     random offset of up to ``max_shift`` pixels per axis (zero fill), freshly drawn in
     every epoch. ``0`` (the default) trains on the data as given; tabular input needs
     ``0``. Prediction and scoring never shift.
+noise_std : float, default=0.0
+    Gaussian data augmentation: each training batch gets fresh noise ``N(0,
+    noise_std**2)`` on every input coordinate (after the random shifts, before the
+    objective, so an attack starts from the noisy batch), drawn from the fit's own
+    stream. The base-classifier training of randomized smoothing (Cohen et al. 2019:
+    ``noise_std`` equal to the smoothing ``sigma``); ``0.0`` (the default) adds none.
+    Prediction and scoring never add noise.
 precision : {None, 'fp32', 'bf16', 'fp16'}, default=None
     Mixed precision of training. ``None`` and ``'fp32'`` train in float32. ``'bf16'``
     and ``'fp16'`` run the training forward passes, the inner maximisation's included,

@@ -123,6 +123,18 @@ class MLP(nn.Module):
     def forward(self, x):
         return self.net(x)
 
+    def sequential_layers(self):
+        """The modules whose composition is :meth:`forward`: ``net``'s children.
+
+        Verifiers (``sklearn_robust.verify.network_layers``) read the network from it.
+
+        Examples
+        --------
+        >>> MLP(4, 3, hidden_units=(8,)).sequential_layers()
+        [Linear(in_features=4, out_features=8, bias=True), ReLU(), Linear(...)]
+        """
+        return list(self.net)
+
 
 class SmallCNN(nn.Module):
     """A small convolutional network for images ``(N, C, H, W)`` or ``(N, H, W)``.
@@ -206,6 +218,21 @@ class SmallCNN(nn.Module):
             x = x.unsqueeze(1)
         return self.head(self.features(x))
 
+    def sequential_layers(self):
+        """The modules whose composition is :meth:`forward` on ``(N, C, H, W)`` batches.
+
+        ``features``' children, then ``head``'s. The forward also accepts ``(N, H, W)``
+        (it adds the channel axis); the list is for the 4-d batches, so a verifier is
+        given the per-sample shape ``(C, H, W)``.
+
+        Examples
+        --------
+        >>> [type(m).__name__ for m in SmallCNN((1, 2, 2), 3, channels=(4,),
+        ...                                       hidden_units=5).sequential_layers()]
+        ['Conv2d', 'ReLU', 'Conv2d', 'ReLU', 'Flatten', 'Linear', 'ReLU', 'Linear']
+        """
+        return [*self.features, *self.head]
+
 
 class Reshape(nn.Module):
     """Reshape flat rows ``(N, d)`` to ``(N, *shape)``, e.g. digits' 64 columns to 1x8x8."""
@@ -218,6 +245,16 @@ class Reshape(nn.Module):
 
     def forward(self, x):
         return x.reshape(x.shape[0], *self.shape)
+
+    def sequential_layers(self):
+        """``[nn.Unflatten(1, shape)]``: the same reshape of flat rows, as a torch layer.
+
+        Examples
+        --------
+        >>> Reshape((1, 8, 8)).sequential_layers()
+        [Unflatten(dim=1, unflattened_size=(1, 8, 8))]
+        """
+        return [nn.Unflatten(1, self.shape)]
 
     def extra_repr(self):
         return f"shape={self.shape}"

@@ -102,7 +102,9 @@ class TrainingStepMixin:
     def objective_loss(self, X, y):
         """``(loss, logits)`` of the objective on one training batch (augmented first).
 
-        The objective trains the network itself, or its :class:`SynchronisedView
+        The augmentation: random shifts (``max_shift``), then Gaussian noise of std
+        ``noise_std``, both drawn from the fit's own streams. The objective trains the
+        network itself, or its :class:`SynchronisedView
         <sklearn_robust.estimators._distributed.SynchronisedView>` when it is wrapped for
         data-parallel training; the criterion goes in when the method has a place for it.
         """
@@ -110,6 +112,11 @@ class TrainingStepMixin:
         if self.max_shift:
             X = random_shift(X, self.max_shift, self._image_shape(),
                              generator=active_generator(X.device))
+        if self.noise_std:
+            # Gaussian data augmentation (randomized smoothing's training), from the fit's
+            # own stream like the shifts.
+            X = X + self.noise_std * torch.randn(X.shape, generator=active_generator(X.device),
+                                                 device=X.device, dtype=X.dtype)
         loss, logits = self.objective_(synchronised(self.module_), X, y, self.threat_model_,
                                        **self.criterion_arguments())
         if not torch.isfinite(loss):
