@@ -14,7 +14,8 @@
 (c) Randomized smoothing (sigma 0.25, n0 100, n 10,000) certify time per 100 digits
     points and certified accuracy at l_2 radius 0.25 and 0.5.
 
-Run:  python benchmarks/bench_verify.py [--points 200] [--quick] [--threads 1]
+Run:  python benchmarks/bench_verify.py [--points 200] [--nets mlp cnn] [--quick]
+      [--threads 1]
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def exact_against_attacks(args):
 def ibp_against_crown(args):
     rows = []
     X_train, X_test, y_train, y_test = load_digits_images()
-    for net in ("mlp", "cnn"):
+    for net in args.nets:
         for kind in ("natural", "trades"):
             X_tr = X_train.reshape(len(X_train), -1) if net == "mlp" else X_train
             X_te = (X_test.reshape(len(X_test), -1) if net == "mlp" else X_test)[:100]
@@ -142,12 +143,13 @@ def main(argv=None):
     parser.add_argument("--bound-eps", type=float, nargs="+", default=[0.01, 0.02, 0.05])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--smoothing-n", type=int, default=10000)
+    parser.add_argument("--nets", nargs="+", default=["mlp", "cnn"], choices=["mlp", "cnn"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="seconds: tiny settings")
     args = parser.parse_args(argv)
     if args.quick:
         args.points, args.eps, args.bound_eps, args.epochs = 20, [0.05], [0.02], 2
-        args.smoothing_n = 200
+        args.smoothing_n, args.nets = 200, ["mlp"]
     torch.set_num_threads(args.threads)
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{args.threads} thread(s)", flush=True)

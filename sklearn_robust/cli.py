@@ -1,8 +1,8 @@
 """The ``sklearn-robust`` command line.
 
-Subcommands ``demo``, ``separation`` and ``evaluate`` (``sklearn-robust COMMAND --help``
-lists their options); ``sklearn-robust --version`` prints the versions of sklearn-robust,
-torch, skorch and scikit-learn.
+Subcommands ``demo``, ``separation``, ``evaluate`` and ``certify`` (``sklearn-robust
+COMMAND --help`` lists their options); ``sklearn-robust --version`` prints the versions of
+sklearn-robust, torch, skorch and scikit-learn.
 """
 
 from __future__ import annotations
@@ -193,9 +193,9 @@ def _check_model(path, model):
     return model
 
 
-def _evaluate(args):
-    from .metrics import local_lipschitz_score, robust_accuracy_score
-
+def _model_and_data(args):
+    """The model file's classifier and the points it is measured on: the data set (its
+    ``--test-size`` hold-out when given), reshaped to ``--input-shape``."""
     model = load_model_file(args.model, trust_pickle=args.trust_pickle)
     X, y = load_dataset(args.data, args.target)
     if args.test_size > 0:
@@ -205,6 +205,13 @@ def _evaluate(args):
             raise InputError(f"--input-shape {tuple(args.input_shape)} does not fit samples "
                              f"of shape {X.shape[1:]}.")
         X = X.reshape(len(X), *args.input_shape)
+    return model, X, y
+
+
+def _evaluate(args):
+    from .metrics import local_lipschitz_score, robust_accuracy_score
+
+    model, X, y = _model_and_data(args)
     result = {
         "n_samples": int(len(y)),
         "clean_accuracy": float(model.score(X, y)),
@@ -223,6 +230,18 @@ def _evaluate(args):
     else:
         for key, value in result.items():
             print(f"{key:>16}: {value}")
+    return 0
+
+
+def _certify(args):
+    from ._cli_certify import argument_problem, certify, format_table
+
+    problem = argument_problem(args)
+    if problem is not None:
+        raise InputError(problem)
+    model, X, y = _model_and_data(args)
+    result = certify(model, X, y, args, verbose=not args.json)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
 
 
@@ -272,6 +291,8 @@ class _VersionAction(argparse.Action):
 
 def build_parser():
     """The argument parser of ``sklearn-robust``."""
+    from ._cli_certify import add_arguments as add_certify_arguments
+
     parser = argparse.ArgumentParser(
         prog="sklearn-robust",
         description="Adversarially robust scikit-learn estimators: demos and measurements.",
@@ -292,15 +313,17 @@ def build_parser():
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
 
-    def data_args(p, default_test_size):
+    def data_args(p, default_test_size, threat=True):
         p.add_argument("data", help=f"a bundled data set {BUNDLED} or a .npz/.npy/.csv file")
         p.add_argument("--target", type=int, default=None,
                        help="label column of a .csv/.npy table (default: the last)")
         p.add_argument("--test-size", type=float, default=default_test_size,
                        help=f"stratified hold-out share (default {default_test_size})")
         p.add_argument("--seed", type=int, default=0, help="random_state of split and attack")
-        p.add_argument("--eps", type=float, default=0.1, help="radius of the threat ball")
-        p.add_argument("--norm", default="linf", help="'linf', 'l2' (separation: also 'l1')")
+        if threat:
+            p.add_argument("--eps", type=float, default=0.1, help="radius of the threat ball")
+            p.add_argument("--norm", default="linf",
+                           help="'linf', 'l2' (separation: also 'l1')")
         p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     sep = sub.add_parser("separation", help="r-separation report of a data set")
@@ -309,23 +332,33 @@ def build_parser():
                      help="show progress bars on stderr (long runs on large data)")
     sep.set_defaults(func=_separation)
 
-    ev = sub.add_parser(
-        "evaluate",
-        help="clean and robust accuracy (and Lipschitz) of a saved model on a data set",
-        description="Loads a model saved with sklearn_robust.persistence.save_model (read "
-                    "without executing code) and evaluates it. A joblib pickle runs code "
-                    "when loaded: it is read only with --trust-pickle. With --test-size 0 "
-                    "(default) all of the data is used.",
-    )
-    ev.add_argument("model", help="a fitted classifier or pipeline saved with save_model")
-    ev.add_argument("--trust-pickle", action="store_true",
-                    help="also load joblib pickles (only files you trust: loading runs code)")
-    data_args(ev, 0.0)
+    def model_args(name, help, description, threat):
+        p = sub.add_parser(name, help=help, description=(
+            f"{description} Loads a model saved with sklearn_robust.persistence.save_model "
+            "(read without executing code). A joblib pickle runs code when loaded: it is "
+            "read only with --trust-pickle. With --test-size 0 (default) all of the data "
+            "is used."))
+        p.add_argument("model", help="a fitted classifier or pipeline saved with save_model")
+        p.add_argument("--trust-pickle", action="store_true",
+                       help="also load joblib pickles (only files you trust: loading runs code)")
+        data_args(p, 0.0, threat)
+        p.add_argument("--input-shape", type=int, nargs="+", default=None,
+                       help="reshape rows to this sample shape (e.g. 1 8 8)")
+        return p
+
+    ev = model_args("evaluate", "clean and robust accuracy (and Lipschitz) of a saved model "
+                    "on a data set", "Evaluates a model under attack.", threat=True)
     ev.add_argument("--attack", default="pgd", help="attack name: pgd, apgd-ce, auto, ...")
     ev.add_argument("--lipschitz", action="store_true", help="also the local Lipschitz score")
-    ev.add_argument("--input-shape", type=int, nargs="+", default=None,
-                    help="reshape rows to this sample shape (e.g. 1 8 8)")
     ev.set_defaults(func=_evaluate)
+
+    cert = model_args(
+        "certify", "certified accuracy (a lower bound under every attack) of a saved model",
+        "Certifies a model: the share of points correct and proven robust in the whole "
+        "ball (sklearn_robust.metrics.certified_accuracy_score), one row per --eps.",
+        threat=False)
+    add_certify_arguments(cert)
+    cert.set_defaults(func=_certify)
     return parser
 
 
@@ -334,7 +367,8 @@ def main(argv=None):
 
     Returns the exit code: 0, or 2 after one line on stderr for a bad input (a missing,
     empty, unreadable or ill-shaped file, a file that holds no model, data the model
-    cannot take); argument errors exit with 2 through argparse. No traceback: any other
+    cannot take, settings the metric refuses such as a norm the certify method does not
+    take); argument errors exit with 2 through argparse. No traceback: any other
     failure is also one line, with exit code 1. ``--version`` (no subcommand needed)
     prints :func:`version_text` and exits with 0 through argparse, as ``--help`` does.
     """

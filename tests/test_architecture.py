@@ -22,7 +22,7 @@ LAYERS = {
     "bridge": 4,
     "metrics": 5,
     "callbacks": 6, "plotting": 6,
-    "recipes": 7, "_demo": 7, "persistence": 7,
+    "recipes": 7, "_demo": 7, "_cli_certify": 7, "persistence": 7,
     "cli": 8,
     "__main__": 9, "__init__": 9,
 }

@@ -118,3 +118,14 @@ def test_real_mnist_workload_is_the_fixed_stratified_split():
     assert X_train.shape == (4000, 1, 28, 28) and X_test.shape == (1000, 1, 28, 28)
     assert np.bincount(y_train).tolist() == [400] * 10
     assert np.bincount(y_test).tolist() == [100] * 10
+
+
+@pytest.mark.slow
+def test_verification_benchmark_smoke():
+    result = load("bench_verify").main(["--quick"])
+    for row in result["exact"]:
+        assert row["unsound"] == 0 and row["auto_missed"] == 0
+        assert row["exact"] <= row["auto"] <= row["pgd20"] <= row["clean"]
+    for row in result["bounds"]:
+        assert row["ibp"] <= row["crown"] <= row["alpha20"]
+

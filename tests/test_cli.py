@@ -193,32 +193,41 @@ def test_every_subcommand_reports_bad_data_files_in_one_line(tmp_path, model_fil
     shutil.copy(model_files / "model.srm", tmp_path / "model.srm")
     model = str(model_files / "model.srm")
     for name, path in _bad_data_files(tmp_path).items():
-        for argv in (["separation", str(path)], ["evaluate", model, str(path)]):
+        for argv in (["separation", str(path)], ["evaluate", model, str(path)],
+                     ["certify", model, str(path), "--eps", "0.1"]):
             line = _assert_one_line_exit_2(argv, capsys)
             assert path.name in line or "unknown data set" in line, (name, line)
 
 
-def test_evaluate_reports_bad_model_files_in_one_line(tmp_path, model_files, capsys):
+# The commands that read a model file, with the options they need besides it and the data.
+MODEL_COMMANDS = {"evaluate": [], "certify": ["--eps", "0.1"]}
+
+
+@pytest.mark.parametrize("command", MODEL_COMMANDS)
+def test_model_commands_report_bad_model_files_in_one_line(command, tmp_path, model_files,
+                                                           capsys):
     files, pickles, joblib = _bad_model_files(tmp_path, model_files)
     for name, path in files.items():
-        line = _assert_one_line_exit_2(["evaluate", str(path), "digits"], capsys)
+        line = _assert_one_line_exit_2([command, str(path), "digits",
+                                        *MODEL_COMMANDS[command]], capsys)
         assert path.name in line, (name, line)
     for name, (path, obj) in pickles.items():
         if obj is None:
             path.write_bytes(b"\x80\x04 this is no pickle")
         else:
             joblib.dump(obj, path)
-        line = _assert_one_line_exit_2(["evaluate", str(path), "digits", "--trust-pickle"],
-                                       capsys)
+        line = _assert_one_line_exit_2([command, str(path), "digits", "--trust-pickle",
+                                        *MODEL_COMMANDS[command]], capsys)
         assert path.name in line, (name, line)
 
 
-def test_evaluate_reports_data_the_model_cannot_take(model_files, capsys):
-    model = str(model_files / "model.srm")
-    line = _assert_one_line_exit_2(["evaluate", model, "wine"], capsys)
+@pytest.mark.parametrize("command", MODEL_COMMANDS)
+def test_model_commands_report_data_the_model_cannot_take(command, model_files, capsys):
+    model, options = str(model_files / "model.srm"), MODEL_COMMANDS[command]
+    line = _assert_one_line_exit_2([command, model, "wine", *options], capsys)
     assert "features" in line
-    line = _assert_one_line_exit_2(["evaluate", model, "digits", "--input-shape", "3", "3"],
-                                   capsys)
+    line = _assert_one_line_exit_2([command, model, "digits", "--input-shape", "3", "3",
+                                    *options], capsys)
     assert "--input-shape" in line
 
 
@@ -228,6 +237,173 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"sklearn-robust separation: error: {tmp_path / 'missing.npz'}: no such file.")
+
+
+# ------------------------------------------------ certify
+@pytest.fixture(scope="module")
+def cancer_model(tmp_path_factory):
+    """A small pipeline on breast_cancer, saved: ``(path, the model as loaded back)``."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_robust import NaturalClassifier
+    from sklearn_robust.cli import load_dataset
+    from sklearn_robust.persistence import load_model, save_model
+
+    X, y = load_dataset("breast_cancer")
+    model = make_pipeline(StandardScaler(), NaturalClassifier(
+        max_epochs=2, random_state=0, module__hidden_units=(8,))).fit(X, y)
+    path = tmp_path_factory.mktemp("cancer") / "cancer.srm"
+    save_model(model, path)
+    return path, load_model(path)
+
+
+def _certify_json(argv, capsys):
+    assert main(["certify", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("method", ["crown", "ibp"])
+def test_certify_rows_are_the_certified_accuracy_score(method, cancer_model, capsys):
+    from sklearn_robust.cli import load_dataset
+    from sklearn_robust.metrics import certified_accuracy_score
+
+    path, model = cancer_model
+    result = _certify_json([str(path), "breast_cancer", "--eps", "0", "0.01", "0.05",
+                            "--method", method], capsys)
+    assert {k: result[k] for k in ("method", "norm", "bounds", "attack")} == {
+        "method": method, "norm": "linf", "bounds": None, "attack": None}
+    X, y = load_dataset("breast_cancer")
+    assert [row["eps"] for row in result["rows"]] == [0, 0.01, 0.05]
+    for row in result["rows"]:
+        score, cert = certified_accuracy_score(model, X, y, eps=row["eps"], method=method,
+                                               return_certificates=True)
+        assert row["certified_accuracy"] == score and row["counts"] == cert.counts()
+        assert row["n_samples"] == 569 == sum(row["counts"].values())
+        assert row["clean_accuracy"] == model.score(X, y) and row["seconds"] >= 0
+        assert row["certified_accuracy"] <= row["clean_accuracy"]
+        assert "robust_accuracy" not in row
+    assert result["rows"][0]["certified_accuracy"] == result["rows"][0]["clean_accuracy"]
+    certified = [row["certified_accuracy"] for row in result["rows"]]
+    assert certified == sorted(certified, reverse=True) and certified[-1] < certified[0]
+    assert main(["certify", str(path), "breast_cancer", "--eps", "0.01", "--method",
+                 method]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"method {method}, norm linf, bounds None"
+    assert lines[1].split() == ["eps", "samples", "clean", "certified", "seconds", "statuses"]
+    assert lines[2].split()[:4] == ["0.01", "569", f"{certified[0]:.4f}",
+                                    f"{result['rows'][1]['certified_accuracy']:.4f}"]
+
+
+def test_certify_options_reach_the_metric(cancer_model, capsys):
+    from sklearn.model_selection import train_test_split
+
+    from sklearn_robust.cli import load_dataset
+    from sklearn_robust.metrics import certified_accuracy_score
+
+    path, model = cancer_model
+    result = _certify_json([str(path), "breast_cancer", "--eps", "0.05", "--norm", "l2",
+                            "--bounds", "-20", "20", "--alpha-steps", "2", "--test-size",
+                            "0.1", "--seed", "1"], capsys)
+    assert (result["norm"], result["bounds"]) == ("l2", [-20.0, 20.0])
+    X, y = load_dataset("breast_cancer")
+    _, X, _, y = train_test_split(X, y, test_size=0.1, stratify=y, random_state=1)
+    score, cert = certified_accuracy_score(model, X, y, eps=0.05, norm="l2",
+                                           bounds=(-20.0, 20.0), alpha_steps=2,
+                                           return_certificates=True)
+    [row] = result["rows"]
+    assert (row["n_samples"], row["certified_accuracy"], row["counts"]) == (
+        57, score, cert.counts())
+
+
+def test_certify_exact_on_a_few_points(cancer_model, tmp_path, capsys):
+    import numpy as np
+
+    from sklearn_robust.cli import load_dataset
+
+    path, _ = cancer_model
+    X, y = load_dataset("breast_cancer")
+    data = tmp_path / "few.csv"
+    np.savetxt(data, np.column_stack([X[:20], y[:20]]), delimiter=",")
+    common = [str(path), str(data), "--eps", "0.02", "0.1"]
+    exact = _certify_json([*common, "--method", "exact", "--time-limit", "30"], capsys)
+    crown = _certify_json([*common, "--method", "crown"], capsys)
+    for row, bound in zip(exact["rows"], crown["rows"], strict=True):
+        assert row["n_samples"] == 20 == sum(row["counts"].values())
+        assert set(row["counts"]) <= {"certified", "counterexample", "misclassified",
+                                      "unknown"}
+        assert bound["certified_accuracy"] <= row["certified_accuracy"] <= row[
+            "clean_accuracy"]
+    line = _assert_one_line_exit_2(["certify", *common, "--method", "exact", "--norm", "l2"],
+                                   capsys)
+    assert "exact" in line and "l2" in line
+
+
+def test_certify_attack_gives_the_upper_bound(model_files, capsys):
+    model = str(model_files / "model.srm")
+    argv = [model, "digits", "--test-size", "0.1", "--eps", "0.02", "0.1", "--attack", "pgd"]
+    result = _certify_json(argv, capsys)
+    assert result["attack"] == "pgd"
+    for row in result["rows"]:
+        assert row["n_samples"] == 180
+        assert row["certified_accuracy"] <= row["robust_accuracy"] <= row["clean_accuracy"]
+    main(["certify", *argv])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(", attack pgd") and "robust" in lines[1].split()
+    assert len(lines) == 4
+
+
+def test_certify_smoothing(cancer_model, capsys):
+    path, _ = cancer_model
+    result = _certify_json([str(path), "breast_cancer", "--test-size", "0.05", "--method",
+                            "smoothing", "--sigma", "0.5", "--n0", "10", "--n", "200",
+                            "--alpha", "0.01", "--eps", "0.1"], capsys)
+    assert result["norm"] == "l2"  # smoothing's default
+    [row] = result["rows"]
+    assert set(row["counts"]) <= {"certified", "abstain", "misclassified", "unknown"}
+    assert sum(row["counts"].values()) == row["n_samples"] == 29
+
+
+@pytest.mark.parametrize("options, expected", [
+    (["--eps", "-0.1"], "--eps must be >= 0"),
+    (["--eps", "0.1", "-0.5"], "--eps must be >= 0, got -0.5"),
+    (["--eps", "0.1", "--method", "exact", "--norm", "l2"], "certifies the norms"),
+    (["--eps", "0.1", "--method", "smoothing"], "needs --sigma"),
+    (["--eps", "0.1", "--method", "smoothing", "--norm", "linf", "--sigma", "0.5"],
+     "certifies the norms"),
+    (["--eps", "0.1", "--method", "smoothing", "--sigma", "0.5", "--attack", "pgd"],
+     "--attack"),
+    (["--eps", "0.1", "--sigma", "0.5"], "--sigma is an option of --method smoothing"),
+    (["--eps", "0.1", "--time-limit", "5"], "--time-limit is an option of --method exact"),
+    (["--eps", "0.1", "--method", "ibp", "--alpha-steps", "3"], "--alpha-steps"),
+    (["--eps", "0.1", "--method", "smoothing", "--sigma", "-1"], "sigma"),
+    (["--eps", "0.1", "--bounds", "1", "-1"], "low <= high"),
+    (["--eps", "0.1", "--bounds", "0.2", "0.8"], "outside the declared bounds"),
+])
+def test_certify_reports_bad_arguments_in_one_line(options, expected, model_files, capsys):
+    line = _assert_one_line_exit_2(["certify", str(model_files / "model.srm"), "digits",
+                                    *options], capsys)
+    assert expected in line, line
+
+
+@pytest.mark.parametrize("options", [[], ["--eps"], ["--eps", "0.1", "--method", "milp"],
+                                     ["--eps", "0.1", "--norm", "l3"],
+                                     ["--eps", "0.1", "--bounds", "0"]])
+def test_certify_argument_errors_exit_2_through_argparse(options, model_files, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["certify", str(model_files / "model.srm"), "digits", *options])
+    assert info.value.code == 2
+    assert "usage: sklearn-robust certify" in capsys.readouterr().err
+
+
+def test_certify_help_lists_its_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["certify", "--help"])
+    out = capsys.readouterr().out
+    for option in ("--eps", "--norm", "--method", "--bounds", "--time-limit", "--alpha-steps",
+                   "--sigma", "--n0", "--n N", "--alpha", "--attack", "--trust-pickle",
+                   "--input-shape", "--test-size", "--json"):
+        assert option in out, option
 
 
 # ------------------------------------------------ --version

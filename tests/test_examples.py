@@ -255,3 +255,14 @@ def test_defaults_study_smoke(tmp_path):
     assert gr["default_setting"] == f"lam {GRClassifier().lam:g}, h {GRClassifier().h:g}"
     text = out.read_text()
     assert "val PGD-20" in text and "PGD-50x3, chosen" in text
+
+
+def test_exact_breast_cancer_smoke(capsys):
+    rows = _main("exact_breast_cancer")(["--smoke"])
+    assert [row["model"] for row in rows] == ["Natural", "TRADES"]
+    for row in rows:
+        # the sandwich: certified <= exact <= every attack <= clean (no point undecided)
+        assert row["ibp"] <= row["crown"] <= row["exact"] <= row["auto"] <= row["pgd20"]
+        assert row["pgd20"] <= row["clean"] and row["unknown"] == 0
+    assert "exact" in capsys.readouterr().out
+

@@ -8,9 +8,10 @@ the logits), with their scorers for ``GridSearchCV`` and ``cross_validate``
 :func:`sharded_robust_accuracy_score`, the robust accuracy of a large test set attacked
 by the processes of a distributed job; :func:`certified_accuracy_score` (the lower bound:
 points proven robust by IBP, CROWN, an exact MILP or randomized smoothing) with
-:func:`make_certified_scorer`. The metrics reach a model
-only through :mod:`sklearn_robust.bridge`, whose :func:`as_torch_classifier` and
-:class:`TorchClassifier` are re-exported here.
+:func:`make_certified_scorer`; :func:`robustness_sandwich` puts both together, the
+interval of the true robust accuracy at each radius (a :class:`SandwichReport`). The
+metrics reach a model only through :mod:`sklearn_robust.bridge`, whose
+:func:`as_torch_classifier` and :class:`TorchClassifier` are re-exported here.
 """
 
 from ..bridge import TorchClassifier, as_torch_classifier
@@ -18,11 +19,13 @@ from ._certified import Certificates, certified_accuracy_score, make_certified_s
 from ._lipschitz import local_lipschitz_score, make_lipschitz_scorer
 from ._report import RobustAccuracyReport
 from ._robust import make_robust_scorer, robust_accuracy_score
+from ._sandwich import SandwichReport, robustness_sandwich
 from ._sharded import sharded_robust_accuracy_score
 
 __all__ = [
     "Certificates",
     "RobustAccuracyReport",
+    "SandwichReport",
     "TorchClassifier",
     "as_torch_classifier",
     "certified_accuracy_score",
@@ -31,5 +34,6 @@ __all__ = [
     "make_lipschitz_scorer",
     "make_robust_scorer",
     "robust_accuracy_score",
+    "robustness_sandwich",
     "sharded_robust_accuracy_score",
 ]

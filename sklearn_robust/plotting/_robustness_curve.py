@@ -7,7 +7,7 @@ import inspect
 import numpy as np
 
 from ..attacks import Attack
-from ..metrics import robust_accuracy_score
+from ..metrics import SandwichReport, robust_accuracy_score
 from ..utils import check_eps
 from ._base import Display, check_1d, check_same_length, estimator_name, norm_label
 
@@ -25,6 +25,20 @@ def _attack_label(attack):
         return " + ".join(str(_attack_label(a)) for a in attack)
     cls = attack if isinstance(attack, type) else type(attack)
     return cls.__name__
+
+
+#: Line styles of the certified curves, one per method in turn.
+_CERTIFIED_STYLES = ("--", ":", "-.")
+
+
+def _check_accuracy(values, name, eps):
+    """Fractions in ``[0, 1]``, one per radius."""
+    values = check_1d(values, name)
+    check_same_length(eps, "eps", values, name)
+    if np.any((values < 0) | (values > 1)):
+        raise ValueError(f"{name} must lie in [0, 1] (a fraction, not a percentage), got "
+                         f"{values.tolist()}.")
+    return values
 
 
 def _has_instance(attack):
@@ -70,11 +84,24 @@ class RobustnessCurveDisplay(Display):
         Norm of the radii, shown in the x-axis label.
     attack : str, Attack subclass, list of these or None, default=None
         The attack, named in the y-axis label.
+    certified : dict of {str: array-like}, array-like or None, default=None
+        Certified accuracy at each radius, lower bounds of the robust accuracy: one
+        dashed curve per method (an array is one curve, ``'certified'``). With it,
+        :meth:`plot` shades the band between the largest certified value and
+        ``upper``, where the true robust accuracy lies.
+    upper : array-like or None, default=None
+        The band's upper edge, the best upper bound at each radius (None:
+        ``robust_accuracy``, the attack's).
 
     Attributes
     ----------
     line_ : matplotlib Line2D
         The curve.
+    certified_lines_ : dict of {str: matplotlib Line2D}
+        The certified curves (empty without ``certified``).
+    band_ : matplotlib PolyCollection or None
+        The band between the certified and the upper curve (None without
+        ``certified``).
     ax_ : matplotlib Axes
         Axes holding the curve.
     figure_ : matplotlib Figure
@@ -84,11 +111,13 @@ class RobustnessCurveDisplay(Display):
     ------
     ValueError
         For a negative or non-finite radius, an accuracy outside ``[0, 1]``, or
-        ``eps`` and ``robust_accuracy`` of different lengths.
+        ``eps`` and ``robust_accuracy`` (or ``certified``, ``upper``) of different
+        lengths.
 
     See Also
     --------
     sklearn_robust.metrics.robust_accuracy_score : The score at one radius.
+    sklearn_robust.metrics.robustness_sandwich : Certified and attacked, at every radius.
     TradeoffDisplay : Clean against robust accuracy across a hyperparameter.
 
     Examples
@@ -106,23 +135,32 @@ class RobustnessCurveDisplay(Display):
     [[0.0, 0.97], [0.05, 0.85], [0.1, 0.62]]
     >>> display.ax_.get_legend_handles_labels()[1]
     ['TRADES']
+
+    With certified accuracies, the band where the true robust accuracy lies:
+
+    >>> display = RobustnessCurveDisplay(
+    ...     eps=[0.0, 0.05, 0.1], robust_accuracy=[0.97, 0.85, 0.62],
+    ...     certified={"crown": [0.97, 0.7, 0.3]}).plot(ax=Figure().subplots())
+    >>> display.ax_.get_legend_handles_labels()[1]
+    ['attacked', 'certified (crown)', 'robust accuracy interval']
     """
 
-    def __init__(self, *, eps, robust_accuracy, name=None, norm=None, attack=None):
+    def __init__(self, *, eps, robust_accuracy, name=None, norm=None, attack=None,
+                 certified=None, upper=None):
         self.eps = _check_eps_grid(eps)
-        self.robust_accuracy = check_1d(robust_accuracy, "robust_accuracy")
-        check_same_length(self.eps, "eps", self.robust_accuracy, "robust_accuracy")
-        if np.any((self.robust_accuracy < 0) | (self.robust_accuracy > 1)):
-            raise ValueError(
-                f"robust_accuracy must lie in [0, 1] (a fraction, not a percentage), got "
-                f"{self.robust_accuracy.tolist()}."
-            )
+        self.robust_accuracy = _check_accuracy(robust_accuracy, "robust_accuracy", self.eps)
+        if certified is not None and not isinstance(certified, dict):
+            certified = {"certified": certified}
+        self.certified = None if certified is None else {
+            str(method): _check_accuracy(values, f"certified[{method!r}]", self.eps)
+            for method, values in certified.items()}
+        self.upper = None if upper is None else _check_accuracy(upper, "upper", self.eps)
         self.name = name
         self.norm = norm
         self.attack = attack
 
-    def plot(self, ax=None, *, name=None, **kwargs):
-        """Draw the curve.
+    def plot(self, ax=None, *, name=None, band_kwargs=None, **kwargs):
+        """Draw the curve, and with ``certified`` the certified curves and the band.
 
         Parameters
         ----------
@@ -131,13 +169,17 @@ class RobustnessCurveDisplay(Display):
             another display to compare curves.
         name : str or None, default=None
             Legend label; overrides the ``name`` given at construction.
+        band_kwargs : dict or None, default=None
+            Properties of the band passed to ``ax.fill_between`` (``alpha``,
+            ``color``, ``hatch``...); the band takes the curve's colour by default.
         **kwargs
             Line properties passed to ``ax.plot`` (``color``, ``linestyle``...).
 
         Returns
         -------
         display : RobustnessCurveDisplay
-            ``self``, with ``line_``, ``ax_`` and ``figure_`` set.
+            ``self``, with ``line_``, ``certified_lines_``, ``band_``, ``ax_`` and
+            ``figure_`` set.
 
         Examples
         --------
@@ -153,8 +195,14 @@ class RobustnessCurveDisplay(Display):
         """
         ax, name = self._start_plot(ax, name)
         order = np.argsort(self.eps, kind="stable")
-        line_kwargs = self._style(name, kwargs, marker="o")
-        (self.line_,) = ax.plot(self.eps[order], self.robust_accuracy[order], **line_kwargs)
+        x = self.eps[order]
+        banded = bool(self.certified)
+        label = (f"{name}, attacked" if name else "attacked") if banded else name
+        line_kwargs = self._style(label, kwargs, marker="o")
+        (self.line_,) = ax.plot(x, self.robust_accuracy[order], **line_kwargs)
+        self.certified_lines_, self.band_ = {}, None
+        if banded:
+            self._draw_band(ax, x, order, name, band_kwargs)
 
         norm = norm_label(self.norm)
         ax.set_xlabel(r"perturbation radius $\varepsilon$" + (f" ({norm})" if norm else ""))
@@ -165,6 +213,21 @@ class RobustnessCurveDisplay(Display):
         if "label" in line_kwargs:
             ax.legend(loc="best")
         return self
+
+    def _draw_band(self, ax, x, order, name, band_kwargs):
+        """The certified curves (dashed, in the curve's colour) and the band up to upper."""
+        color = self.line_.get_color()
+        prefix = f"{name}, " if name else ""
+        for i, (method, values) in enumerate(self.certified.items()):
+            (self.certified_lines_[method],) = ax.plot(
+                x, values[order], color=color, marker="v", markersize=4,
+                linestyle=_CERTIFIED_STYLES[i % len(_CERTIFIED_STYLES)],
+                label=f"{prefix}certified ({method})")
+        lower = np.max(np.vstack(list(self.certified.values())), axis=0)
+        upper = self.robust_accuracy if self.upper is None else self.upper
+        style = {"color": color, "alpha": 0.2, "linewidth": 0,
+                 "label": f"{prefix}robust accuracy interval", **(band_kwargs or {})}
+        self.band_ = ax.fill_between(x, lower[order], upper[order], **style)
 
     @classmethod
     def from_estimator(cls, estimator, X, y, *, eps, name=None, ax=None, **kwargs):
@@ -251,3 +314,61 @@ class RobustnessCurveDisplay(Display):
             norm=score_kwargs.get("norm", _METRIC["norm"].default), attack=attack,
         )
         return display.plot(ax=ax, **line_kwargs)
+
+    @classmethod
+    def from_sandwich(cls, report, *, name=None, ax=None, band_kwargs=None, **kwargs):
+        """Plot a :func:`~sklearn_robust.metrics.robustness_sandwich` report.
+
+        Draws the attacked curve, one dashed curve per certification method (the exact
+        MILP's decided-robust share as ``'exact'``) and the band from the best certified
+        value (``report.lower``) to the best upper bound (``report.upper``): the true
+        robust accuracy lies in it.
+
+        Parameters
+        ----------
+        report : SandwichReport
+            The report of :func:`~sklearn_robust.metrics.robustness_sandwich`.
+        name : str or None, default=None
+            Prefix of the legend labels (``'TRADES, attacked'``...).
+        ax : matplotlib Axes or None, default=None
+            Axes to draw on; pass the same axes again to add another report.
+        band_kwargs : dict or None, default=None
+            Properties of the band passed to ``ax.fill_between``.
+        **kwargs
+            Properties of the attacked curve passed to ``ax.plot``.
+
+        Returns
+        -------
+        display : RobustnessCurveDisplay
+            The plotted display.
+
+        Raises
+        ------
+        TypeError
+            If ``report`` is not a SandwichReport.
+
+        Examples
+        --------
+        >>> from matplotlib.figure import Figure
+        >>> from sklearn_robust.metrics import SandwichReport
+        >>> from sklearn_robust.plotting import RobustnessCurveDisplay
+        >>> report = SandwichReport(
+        ...     eps=(0.0, 0.1), norm="linf", n_points=10, clean_accuracy=0.9, attack="pgd",
+        ...     attacked=(0.9, 0.6), certified={"crown": (0.9, 0.4)}, consistent=(True, True))
+        >>> display = RobustnessCurveDisplay.from_sandwich(report, ax=Figure().subplots())
+        >>> float(display.band_.get_paths()[0].vertices[:, 1].min())  # crown at 0.1
+        0.4
+        >>> display.certified_lines_["crown"].get_ydata().tolist()
+        [0.9, 0.4]
+        """
+        cls._require_matplotlib("from_sandwich")
+        if not isinstance(report, SandwichReport):
+            raise TypeError(f"report must be a SandwichReport (from robustness_sandwich), "
+                            f"got {type(report).__name__}.")
+        certified = dict(report.certified)
+        if report.exact_lower is not None:
+            certified["exact"] = report.exact_lower
+        display = cls(eps=report.eps, robust_accuracy=report.attacked, name=name,
+                      norm=report.norm, attack=report.attack, certified=certified or None,
+                      upper=report.upper)
+        return display.plot(ax=ax, band_kwargs=band_kwargs, **kwargs)
