@@ -129,3 +129,11 @@ def test_verification_benchmark_smoke():
     for row in result["bounds"]:
         assert row["ibp"] <= row["crown"] <= row["alpha20"]
 
+
+def test_verification_against_art_smoke():
+    pytest.importorskip("art")
+    rows = load("bench_verify_art").main(["--quick", "--no-attack"])
+    assert rows
+    for row in rows:
+        assert row["crown"] >= row["deepz"]  # the target, on its own networks
+
