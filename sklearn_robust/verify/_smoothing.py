@@ -203,7 +203,7 @@ def smoothed_certify(predict_labels, X, *, sigma, n0=100, n=10000, alpha=0.001,
     predict_labels : callable
         The base classifier: float32 array ``(m, *sample_shape)`` -> ``m`` non-negative
         integer class indices.
-    X : array-like of shape (n_points, *sample_shape)
+    X : array-like of shape (n_points, ...)
         The points, converted to float32.
     sigma : float
         Standard deviation of the Gaussian noise (``> 0``), on every coordinate,
