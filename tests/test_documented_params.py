@@ -34,26 +34,10 @@ from functools import cache
 
 import pytest
 from sklearn.utils._param_validation import Hidden, StrOptions
+from test_docstrings import PUBLIC_MODULES  # noqa: E402 (one list of the public modules)
 
 from sklearn_robust.threat import STARTS
 from sklearn_robust.utils import NORMS, check_norm
-
-PUBLIC_MODULES = [
-    "sklearn_robust",
-    "sklearn_robust.attacks",
-    "sklearn_robust.objectives",
-    "sklearn_robust.estimators",
-    "sklearn_robust.threat",
-    "sklearn_robust.bridge",
-    "sklearn_robust.metrics",
-    "sklearn_robust.separation",
-    "sklearn_robust.verify",
-    "sklearn_robust.datasets",
-    "sklearn_robust.persistence",
-    "sklearn_robust.callbacks",
-    "sklearn_robust.plotting",
-    "sklearn_robust.recipes",
-]
 
 #: What a parameter of this name accepts when nothing in reach declares it (it is passed
 #: on to a function or method that validates it): the package's declared set.

@@ -13,6 +13,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from sklearn.datasets import load_wine
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -195,8 +196,11 @@ def test_class_weights_move_probability_mass_to_the_heavy_class(cls, noise):
     heavy, clf = mean_proba_of_first_class(
         cls, noise, criterion__weight=torch.tensor([50.0, 1.0, 1.0]))
     assert plain < 0.5 < heavy, (plain, heavy)
-    # the validation loss is the criterion's too
-    assert clf.get_loss(torch.zeros(1, 3), torch.tensor([0])) == pytest.approx(np.log(3))
+    # the validation loss is the criterion's too (weighted: 50 on class 0)
+    logits, labels = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]]), torch.tensor([1, 0])
+    weighted = F.cross_entropy(logits, labels, weight=torch.tensor([50.0, 1.0, 1.0]))
+    assert float(clf.get_loss(logits, labels)) == pytest.approx(float(weighted))
+    assert float(weighted) != pytest.approx(float(F.cross_entropy(logits, labels)))
 
 
 @pytest.mark.parametrize("cls", WITH_CRITERION, ids=lambda c: c.__name__)
