@@ -9,8 +9,9 @@ from __future__ import annotations
 
 METHODS = ("ibp", "crown", "exact", "smoothing")
 #: The options that only one method takes (another would ignore them): flag -> method.
-METHOD_OPTIONS = {"time_limit": "exact", "alpha_steps": "crown", "sigma": "smoothing",
-                  "n0": "smoothing", "n": "smoothing", "alpha": "smoothing"}
+METHOD_OPTIONS = {"time_limit": "exact", "intermediate": "crown", "alpha_steps": "crown",
+                  "sigma": "smoothing", "n0": "smoothing", "n": "smoothing",
+                  "alpha": "smoothing"}
 
 
 def add_arguments(parser):
@@ -23,6 +24,9 @@ def add_arguments(parser):
                         help="verifier (default crown); exact takes linf and l1, smoothing l2")
     parser.add_argument("--bounds", type=float, nargs=2, metavar=("LOW", "HIGH"),
                         help="valid input range, intersected with the ball (default: none)")
+    parser.add_argument("--intermediate", choices=("crown", "ibp"), default=None,
+                        help="crown: the bounds of every ReLU's input by CROWN itself (full "
+                             "CROWN, the default) or by IBP (CROWN-IBP: faster, looser)")
     parser.add_argument("--attack", default=None,
                         help="also the robust accuracy under this attack (pgd, auto, ...) on "
                              "the same set: the upper bound beside the certified lower bound")
@@ -97,8 +101,8 @@ def certify(model, X, y, args, *, verbose=False):
             rows[-1]["robust_accuracy"] = float(robust_accuracy_score(
                 model, X, y, eps=eps, norm=norm, attack=args.attack, bounds=bounds,
                 random_state=args.seed, verbose=verbose))
-    return {"method": args.method, "norm": norm, "bounds": args.bounds,
-            "attack": args.attack, "rows": rows}
+    return {"method": args.method, "intermediate": args.intermediate, "norm": norm,
+            "bounds": args.bounds, "attack": args.attack, "rows": rows}
 
 
 def format_table(result):
@@ -116,7 +120,10 @@ def format_table(result):
          0.1      20 0.9000    0.5500 0.8000    0.01  certified 11, unknown 7, misclassified 2
     """
     attacked = result["attack"] is not None
-    lines = [f"method {result['method']}, norm {result['norm']}, bounds {result['bounds']}"
+    intermediate = result.get("intermediate")  # shown when chosen
+    lines = [f"method {result['method']}"
+             + (f", intermediate {intermediate}" if intermediate else "")
+             + f", norm {result['norm']}, bounds {result['bounds']}"
              + (f", attack {result['attack']}" if attacked else ""),
              f"{'eps':>8} {'samples':>7} {'clean':>6} {'certified':>9}"
              + (f" {'robust':>6}" if attacked else "") + f" {'seconds':>7}  statuses"]

@@ -316,6 +316,36 @@ def test_certify_options_reach_the_metric(cancer_model, capsys):
         57, score, cert.counts())
 
 
+def test_certify_intermediate_reaches_the_metric(cancer_model, monkeypatch, capsys):
+    from sklearn.model_selection import train_test_split
+
+    from sklearn_robust import verify
+    from sklearn_robust.cli import load_dataset
+    from sklearn_robust.metrics import certified_accuracy_score
+
+    path, model = cancer_model
+    seen = []
+    crown = verify.crown_margin_bounds
+    monkeypatch.setattr(verify, "crown_margin_bounds", lambda *args, **kwargs: (
+        seen.append(kwargs["intermediate"]), crown(*args, **kwargs))[1])
+    argv = [str(path), "breast_cancer", "--eps", "0.05", "--intermediate", "ibp",
+            "--test-size", "0.1"]
+    result = _certify_json(argv, capsys)
+    assert (result["method"], result["intermediate"]) == ("crown", "ibp")
+    assert seen and set(seen) == {"ibp"}
+    X, y = load_dataset("breast_cancer")
+    _, X, _, y = train_test_split(X, y, test_size=0.1, stratify=y, random_state=0)
+    score, cert = certified_accuracy_score(model, X, y, eps=0.05, intermediate="ibp",
+                                           return_certificates=True)
+    [row] = result["rows"]
+    assert (row["certified_accuracy"], row["counts"]) == (score, cert.counts())
+    main(["certify", *argv])
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "method crown, intermediate ibp, norm linf, bounds None")
+    assert _certify_json(argv[:4] + argv[6:], capsys)["intermediate"] is None
+    assert seen[-1] == "crown"  # not given: full CROWN
+
+
 def test_certify_exact_on_a_few_points(cancer_model, tmp_path, capsys):
     import numpy as np
 
@@ -376,6 +406,8 @@ def test_certify_smoothing(cancer_model, capsys):
     (["--eps", "0.1", "--sigma", "0.5"], "--sigma is an option of --method smoothing"),
     (["--eps", "0.1", "--time-limit", "5"], "--time-limit is an option of --method exact"),
     (["--eps", "0.1", "--method", "ibp", "--alpha-steps", "3"], "--alpha-steps"),
+    (["--eps", "0.1", "--method", "exact", "--intermediate", "ibp"],
+     "--intermediate is an option of --method crown, not of --method exact"),
     (["--eps", "0.1", "--method", "smoothing", "--sigma", "-1"], "sigma"),
     (["--eps", "0.1", "--bounds", "1", "-1"], "low <= high"),
     (["--eps", "0.1", "--bounds", "0.2", "0.8"], "outside the declared bounds"),
@@ -388,6 +420,7 @@ def test_certify_reports_bad_arguments_in_one_line(options, expected, model_file
 
 @pytest.mark.parametrize("options", [[], ["--eps"], ["--eps", "0.1", "--method", "milp"],
                                      ["--eps", "0.1", "--norm", "l3"],
+                                     ["--eps", "0.1", "--intermediate", "zonotope"],
                                      ["--eps", "0.1", "--bounds", "0"]])
 def test_certify_argument_errors_exit_2_through_argparse(options, model_files, capsys):
     with pytest.raises(SystemExit) as info:
@@ -400,7 +433,8 @@ def test_certify_help_lists_its_options(capsys):
     with pytest.raises(SystemExit):
         main(["certify", "--help"])
     out = capsys.readouterr().out
-    for option in ("--eps", "--norm", "--method", "--bounds", "--time-limit", "--alpha-steps",
+    for option in ("--eps", "--norm", "--method", "--bounds", "--intermediate",
+                   "--time-limit", "--alpha-steps",
                    "--sigma", "--n0", "--n N", "--alpha", "--attack", "--trust-pickle",
                    "--input-shape", "--test-size", "--json"):
         assert option in out, option

@@ -129,6 +129,55 @@ def test_convolutions_of_any_geometry_are_read_exactly(conv):
     assert layers[0].weight.shape[1] == 2 * 7 * 7
 
 
+@pytest.mark.parametrize("conv", [
+    dict(padding=1), dict(stride=2, padding=1), dict(dilation=2, padding=2),
+    dict(groups=2, padding=1, bias=False)], ids=str)
+def test_native_convolutions_give_the_products_of_their_matrix(conv):
+    """A convolution large enough to run as one keeps no matrix until asked, and each of
+    its products equals the dense matrix's up to float64 rounding."""
+    torch.manual_seed(0)
+    module = nn.Conv2d(2, 4, 3, **conv)
+    [layer] = network_layers(module, (2, 9, 9))
+    assert layer.native and layer._weight is None
+    kernel = module.weight.detach().double()
+    basis = torch.eye(162, dtype=torch.float64).reshape(162, 2, 9, 9)
+    dense = nn.functional.conv2d(basis, kernel, None, module.stride, module.padding,
+                                 module.dilation, module.groups).reshape(162, -1).T
+    bias = module(torch.zeros(1, 2, 9, 9)).detach().double().reshape(-1)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn((5, 162), generator=g, dtype=torch.float64)
+    a = torch.randn((5, 3, dense.shape[0]), generator=g, dtype=torch.float64)
+    for got, expected in ((layer.forward(x), x @ dense.T + bias),
+                          (layer.forward_abs(x.abs()), x.abs() @ dense.abs().T),
+                          (layer.backward(a), a @ dense),
+                          (layer.backward_abs(a.abs()), a.abs() @ dense.abs()),
+                          (layer.backward(a[:, :0]), a[:, :0] @ dense)):
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.bias, bias, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(layer.weight, dense, rtol=1e-12, atol=1e-14)  # built now
+
+
+def test_small_convolutions_stay_dense_and_batchnorm_scales_native_kernels():
+    from sklearn_robust.verify._layers import merged  # noqa: PLC0415
+
+    torch.manual_seed(0)
+    cnn_layers = network_layers(SmallCNN((1, 8, 8), 10), (1, 8, 8))
+    convs = [layer for layer in cnn_layers if getattr(layer, "kind", "") == "conv"]
+    # 8x8 maps run as convolutions, 4x4 ones as their (smaller, faster) matrices
+    assert [layer.native for layer in convs] == [True, True, False, False]
+    # a channels-last kernel with one input channel is stored in the standard layout
+    assert convs[0].conv["weight"].stride() == (9, 9, 3, 1)
+    layers = network_layers(cnn(0), (1, 8, 8))  # conv, BatchNorm, ReLU, ...
+    conv_bn = merged(layers)[0]
+    assert conv_bn.native and conv_bn.kind == "merged"
+    x = torch.rand((3, 64), dtype=torch.float64)
+    np.testing.assert_allclose(conv_bn.forward(x), layers[1].forward(layers[0].forward(x)),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv_bn.weight, layers[1].diagonal[:, None] * layers[0].weight,
+                               rtol=1e-12, atol=1e-14)
+
+
 def test_library_networks_declare_their_layers():
     torch.manual_seed(0)
     assert [type(m).__name__ for m in MLP(4, 3, hidden_units=(5,)).sequential_layers()] \
@@ -362,7 +411,7 @@ def test_ibp_and_crown_are_sound_on_a_random_mlp(data, norm, boxed):
     alpha = crown_margin_bounds(layers, x, y, eps=eps, norm=norm, alpha_steps=10, **box)
     assert bool((crown_ibp >= ibp).all() and (crown >= ibp).all() and (alpha >= crown).all())
     assert float(crown.min(1).values.sum()) > float(ibp.min(1).values.sum())
-    for bound in (ibp, crown, alpha):
+    for bound in (ibp, crown_ibp, crown, alpha):
         assert_sound(model, x, y, bound, eps, norm, **box)
     if boxed:  # the box helps IBP everywhere; CROWN in aggregate (its adaptive slopes
         # may turn out worse for some margins with tighter intermediate bounds)
@@ -437,8 +486,12 @@ def test_certified_points_of_library_networks_survive_attacks(trained):
         eps = 0.02
         bounds = crown_margin_bounds(layers, x[correct], y[correct], eps=eps, lower=0,
                                      upper=1)
-        assert_sound(model, x[correct], y[correct], bounds, eps, "linf", 0.0, 1.0, n=8)
+        crown_ibp = crown_margin_bounds(layers, x[correct], y[correct], eps=eps, lower=0,
+                                        upper=1, intermediate="ibp")
+        for bound in (bounds, crown_ibp):
+            assert_sound(model, x[correct], y[correct], bound, eps, "linf", 0.0, 1.0, n=8)
         certified = bounds.min(1).values > 0
+        assert int(certified.sum()) >= int((crown_ibp.min(1).values > 0).sum())
         assert int(certified.sum()) > 0
         xc, yc = x[correct][certified], y[correct][certified]
         for adversarial in attack_points(model, xc, yc, eps, "linf", (0.0, 1.0)):

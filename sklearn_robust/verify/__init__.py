@@ -11,6 +11,8 @@ exact MILP verifier takes). :func:`ibp_margin_bounds` (interval bound propagatio
 :func:`crown_margin_bounds` (CROWN, CROWN-IBP, alpha-CROWN) bound the margins;
 :func:`preactivation_bounds` bounds every ReLU's input. Every margin bound holds for the
 float32 model as it computes: a rounding slack (:func:`rounding_slack`) is subtracted.
+:func:`training_margin_bounds` gives the same IBP and CROWN-IBP bounds for certified
+training: on the live module, in its dtype, differentiable in its parameters.
 
 :func:`exact_verify` decides robustness completely (one MILP per wrong class, HiGHS),
 for fully connected ReLU networks under l_inf and l_1 balls. :func:`smoothed_certify`
@@ -25,6 +27,7 @@ from ._bounds import (
     preactivation_bounds,
     rounding_slack,
 )
+from ._differentiable import training_margin_bounds
 from ._milp import ExactResult, exact_verify, exact_verify_batch
 from ._network import dense_layers, network_layers
 from ._smoothed import SmoothedClassifier
@@ -43,4 +46,5 @@ __all__ = [
     "rounding_slack",
     "smoothed_certify",
     "smoothed_predict",
+    "training_margin_bounds",
 ]

@@ -6,7 +6,7 @@ from numbers import Integral, Real
 
 import torch
 
-from ..utils import Interval, StrOptions, check_scalar_param
+from ..utils import Interval, StrOptions, Substitution, check_scalar_param
 from ._alpha import optimised_bounds
 from ._crown import backward, margin_spec, relaxations, tightened
 from ._ibp import interval_bounds, interval_margins, nonlinear_inputs
@@ -20,10 +20,56 @@ __all__ = ["crown_margin_bounds", "ibp_margin_bounds", "preactivation_bounds",
 
 _PRECISION = [StrOptions(set(PRECISIONS)), None]
 
+_POINTS = """\
+layers : list
+    :func:`network_layers` of the model.
+x : torch.Tensor or array-like of shape (N, ...)
+    Clean points; any shape whose samples flatten to the network's input width.
+"""
+_LABELS = """\
+y : array-like of int of shape (N,)
+    The classes to certify (usually the true labels).
+"""
+_BALL = """\
+eps : float
+    Radius of the ball (``>= 0``; ``0``: the clean points alone).
+norm : {'linf', 'l2', 'l1'}, default='linf'
+    Norm of the ball.
+lower, upper : None, float or array-like, default=None
+    The box ``[lower, upper]`` the inputs are confined to: scalars, arrays
+    broadcasting to one sample or to ``x``; ``None`` leaves that side unbounded.
+    ``x`` must lie inside (a rounding's worth outside is absorbed)."""
+#: The parameters and results the bound functions share, written once.
+fill_doc = Substitution(
+    points=_POINTS + _BALL,  # the input set
+    labelled=_POINTS + _LABELS + _BALL,  # the input set and the classes to certify
+    precision="""\
+precision : {'float32', 'tf32', 'float64'} or None, default='float32'
+    Arithmetic of the model's forward pass, for the rounding slack; ``None``: exact
+    real arithmetic (no slack: the bound of the mathematical network).""",
+    margins="""\
+torch.Tensor of shape (N, C), float64
+    Lower bound of ``z_y - z_j`` for every ``j``; ``+inf`` at ``j = y``, so a point
+    is certified exactly when ``bounds.min(dim=1).values > 0``.""",
+    network=""">>> import torch
+>>> from sklearn_robust import verify
+>>> _ = torch.manual_seed(0)
+>>> model = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(),
+...                             torch.nn.Linear(16, 16), torch.nn.ReLU(),
+...                             torch.nn.Linear(16, 3))
+>>> layers = verify.network_layers(model, (2,))
+>>> x = torch.rand(20, 2)
+>>> y = model(x).argmax(1)  # the predicted classes""",
+)
 
-def _batches(n, size):
-    for start in range(0, n, size):
-        yield slice(start, start + size)
+
+def _batches(layers, input_set, y, size):
+    """``(part, labels, chain, outputs)`` per batch of ``size`` points: the sub-batch,
+    its classes (``None`` without ``y``) and IBP through it (:func:`interval_bounds`)."""
+    for start in range(0, input_set.x.shape[0], size):
+        rows = slice(start, start + size)
+        part = input_set[rows]
+        yield part, None if y is None else y[rows], *interval_bounds(layers, part)
 
 
 def _by_layer(layers, bounds):
@@ -45,6 +91,7 @@ def _prepare(layers, x, y, eps, norm, lower, upper, batch_size, precision, calle
     return InputSet(x, eps, norm, lower, upper), y, batch_size
 
 
+@fill_doc
 def ibp_margin_bounds(layers, x, y, *, eps, norm="linf", lower=None, upper=None,
                       precision="float32", batch_size=256):
     """Lower bounds of the margins ``z_y - z_j`` over the input set, by IBP.
@@ -56,31 +103,14 @@ def ibp_margin_bounds(layers, x, y, *, eps, norm="linf", lower=None, upper=None,
 
     Parameters
     ----------
-    layers : list
-        :func:`network_layers` of the model.
-    x : torch.Tensor or array-like of shape (N, ...)
-        Clean points; any shape whose samples flatten to the network's input width.
-    y : array-like of int of shape (N,)
-        The classes to certify (usually the true labels).
-    eps : float
-        Radius of the ball (``>= 0``; ``0`` bounds the clean margins).
-    norm : {'linf', 'l2', 'l1'}, default='linf'
-        Norm of the ball.
-    lower, upper : None, float or array-like, default=None
-        The box ``[lower, upper]`` the inputs are confined to: scalars, arrays
-        broadcasting to one sample or to ``x``; ``None`` leaves that side unbounded.
-        ``x`` must lie inside (a rounding's worth outside is absorbed).
-    precision : {'float32', 'tf32', 'float64'} or None, default='float32'
-        Arithmetic of the model's forward pass, for the rounding slack; ``None``: exact
-        real arithmetic (no slack: the bound of the mathematical network).
+    %(labelled)s
+    %(precision)s
     batch_size : int, default=256
         Points bounded at once.
 
     Returns
     -------
-    torch.Tensor of shape (N, C), float64
-        Lower bound of ``z_y - z_j`` for every ``j``; ``+inf`` at ``j = y``, so a point
-        is certified exactly when ``bounds.min(dim=1).values > 0``.
+    %(margins)s
 
     See Also
     --------
@@ -88,33 +118,26 @@ def ibp_margin_bounds(layers, x, y, *, eps, norm="linf", lower=None, upper=None,
 
     Examples
     --------
-    >>> import torch
-    >>> from sklearn_robust.verify import ibp_margin_bounds, network_layers
-    >>> _ = torch.manual_seed(0)
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(),
-    ...                             torch.nn.Linear(8, 3))
-    >>> x = torch.rand(5, 2)
-    >>> y = model(x).argmax(1)
-    >>> clean = ibp_margin_bounds(network_layers(model, (2,)), x, y, eps=0.0)
+    %(network)s
+    >>> clean = verify.ibp_margin_bounds(layers, x, y, eps=0.0)
     >>> bool((clean.min(1).values > 0).all())  # the predicted class: positive margins
     True
     >>> clean.shape
-    torch.Size([5, 3])
+    torch.Size([20, 3])
     """
     caller = "ibp_margin_bounds"
     input_set, y, batch_size = _prepare(layers, x, y, eps, norm, lower, upper, batch_size,
                                         precision, caller)
     out = []
     with torch.no_grad():
-        for rows in _batches(y.shape[0], batch_size):
-            part, labels = input_set[rows], y[rows]
-            chain, outputs = interval_bounds(layers, part)
+        for part, labels, chain, outputs in _batches(layers, input_set, y, batch_size):
             margins = interval_margins(layers, part, labels, chain=chain, outputs=outputs)
             known = _by_layer(layers, nonlinear_inputs(chain, outputs, part))
             out.append(margins - _slack(layers, part, labels, precision, known))
     return torch.cat(out)
 
 
+@fill_doc
 def crown_margin_bounds(layers, x, y, *, eps, norm="linf", lower=None, upper=None,
                         intermediate="crown", alpha_steps=0, alpha_lr=0.1,
                         precision="float32", batch_size=64):
@@ -129,18 +152,7 @@ def crown_margin_bounds(layers, x, y, *, eps, norm="linf", lower=None, upper=Non
 
     Parameters
     ----------
-    layers : list
-        :func:`network_layers` of the model.
-    x : torch.Tensor or array-like of shape (N, ...)
-        Clean points.
-    y : array-like of int of shape (N,)
-        The classes to certify.
-    eps : float
-        Radius of the ball (``>= 0``).
-    norm : {'linf', 'l2', 'l1'}, default='linf'
-        Norm of the ball.
-    lower, upper : None, float or array-like, default=None
-        The box ``[lower, upper]`` (see :func:`ibp_margin_bounds`).
+    %(labelled)s
     intermediate : {'crown', 'ibp'}, default='crown'
         Pre-activation bounds of the ReLUs and max pools: CROWN itself, layer by layer
         ("full CROWN", tighter, its cost quadratic in depth), or IBP ("CROWN-IBP").
@@ -151,16 +163,14 @@ def crown_margin_bounds(layers, x, y, *, eps, norm="linf", lower=None, upper=Non
         CROWN's cost); the best bound seen is kept, never below CROWN's.
     alpha_lr : float, default=0.1
         Adam's step size for the slopes.
-    precision : {'float32', 'tf32', 'float64'} or None, default='float32'
-        Arithmetic of the model's forward pass, for the rounding slack.
+    %(precision)s
     batch_size : int, default=64
         Points bounded at once (intermediate bounds are also chunked by unit, so memory
         stays within about 64 MiB per tensor).
 
     Returns
     -------
-    torch.Tensor of shape (N, C), float64
-        Lower bound of ``z_y - z_j`` for every ``j``; ``+inf`` at ``j = y``.
+    %(margins)s
 
     See Also
     --------
@@ -169,18 +179,9 @@ def crown_margin_bounds(layers, x, y, *, eps, norm="linf", lower=None, upper=Non
 
     Examples
     --------
-    >>> import torch
-    >>> from sklearn_robust.verify import (crown_margin_bounds, ibp_margin_bounds,
-    ...                                    network_layers)
-    >>> _ = torch.manual_seed(0)
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(),
-    ...                             torch.nn.Linear(16, 16), torch.nn.ReLU(),
-    ...                             torch.nn.Linear(16, 3))
-    >>> layers = network_layers(model, (2,))
-    >>> x = torch.rand(20, 2)
-    >>> y = model(x).argmax(1)
-    >>> crown = crown_margin_bounds(layers, x, y, eps=0.05, lower=0, upper=1)
-    >>> ibp = ibp_margin_bounds(layers, x, y, eps=0.05, lower=0, upper=1)
+    %(network)s
+    >>> crown = verify.crown_margin_bounds(layers, x, y, eps=0.05, lower=0, upper=1)
+    >>> ibp = verify.ibp_margin_bounds(layers, x, y, eps=0.05, lower=0, upper=1)
     >>> bool((crown >= ibp).all())
     True
     >>> int((crown.min(1).values > 0).sum()) >= int((ibp.min(1).values > 0).sum())
@@ -197,9 +198,7 @@ def crown_margin_bounds(layers, x, y, *, eps, norm="linf", lower=None, upper=Non
     n_out = layers_out(layers)
     out = []
     with torch.no_grad():
-        for rows in _batches(y.shape[0], batch_size):
-            part, labels = input_set[rows], y[rows]
-            chain, outputs = interval_bounds(layers, part)
+        for part, labels, chain, outputs in _batches(layers, input_set, y, batch_size):
             ibp = interval_margins(layers, part, labels, chain=chain, outputs=outputs)
             known, relaxed = relaxations(layers, part, nonlinear_inputs(chain, outputs, part),
                                          tighten=intermediate == "crown")
@@ -214,6 +213,7 @@ def crown_margin_bounds(layers, x, y, *, eps, norm="linf", lower=None, upper=Non
     return torch.cat(out)
 
 
+@fill_doc
 def preactivation_bounds(layers, x, *, eps, norm="linf", lower=None, upper=None,
                          method="crown", batch_size=64):
     """Bounds of the input of every ReLU and max pool, and of the logits.
@@ -223,16 +223,7 @@ def preactivation_bounds(layers, x, *, eps, norm="linf", lower=None, upper=None,
 
     Parameters
     ----------
-    layers : list
-        :func:`network_layers` of the model.
-    x : torch.Tensor or array-like of shape (N, ...)
-        Clean points.
-    eps : float
-        Radius of the ball (``>= 0``).
-    norm : {'linf', 'l2', 'l1'}, default='linf'
-        Norm of the ball.
-    lower, upper : None, float or array-like, default=None
-        The box ``[lower, upper]`` (see :func:`ibp_margin_bounds`).
+    %(points)s
     method : {'crown', 'ibp'}, default='crown'
         ``'crown'``: full CROWN, layer by layer, intersected with IBP (never looser);
         ``'ibp'``: interval bound propagation (consecutive affine maps merged).
@@ -248,15 +239,10 @@ def preactivation_bounds(layers, x, *, eps, norm="linf", lower=None, upper=None,
 
     Examples
     --------
-    >>> import torch
-    >>> from sklearn_robust.verify import network_layers, preactivation_bounds
-    >>> _ = torch.manual_seed(0)
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(),
-    ...                             torch.nn.Linear(4, 3))
-    >>> x = torch.rand(6, 2)
-    >>> bounds = preactivation_bounds(network_layers(model, (2,)), x, eps=0.1)
+    %(network)s
+    >>> bounds = verify.preactivation_bounds(layers, x, eps=0.1)
     >>> [tuple(lo.shape) for lo, hi in bounds]
-    [(6, 4), (6, 3)]
+    [(20, 16), (20, 16), (20, 3)]
     >>> logits = model(x).double()  # float32: within the bounds up to rounding
     >>> lo, hi = bounds[-1]
     >>> bool(((lo - 1e-6 <= logits) & (logits <= hi + 1e-6)).all())
@@ -268,9 +254,7 @@ def preactivation_bounds(layers, x, *, eps, norm="linf", lower=None, upper=None,
                                         batch_size, None, caller)
     chunks = []
     with torch.no_grad():
-        for rows in _batches(input_set.x.shape[0], batch_size):
-            part = input_set[rows]
-            chain, outputs = interval_bounds(layers, part)
+        for part, _, chain, outputs in _batches(layers, input_set, None, batch_size):
             bounds, relaxed = relaxations(layers, part, nonlinear_inputs(chain, outputs, part),
                                           tighten=method == "crown")
             pairs = [bounds[k] for k in sorted(bounds)]
@@ -283,6 +267,7 @@ def preactivation_bounds(layers, x, *, eps, norm="linf", lower=None, upper=None,
             for i in range(len(chunks[0]))]
 
 
+@fill_doc
 def rounding_slack(layers, x, y, *, eps, norm="linf", lower=None, upper=None,
                    precision="float32", method="crown", batch_size=64):
     """How much the model's own floating-point forward pass may lower each margin.
@@ -297,20 +282,8 @@ def rounding_slack(layers, x, y, *, eps, norm="linf", lower=None, upper=None,
 
     Parameters
     ----------
-    layers : list
-        :func:`network_layers` of the model.
-    x : torch.Tensor or array-like of shape (N, ...)
-        Clean points.
-    y : array-like of int of shape (N,)
-        The classes to certify.
-    eps : float
-        Radius of the ball (``>= 0``).
-    norm : {'linf', 'l2', 'l1'}, default='linf'
-        Norm of the ball.
-    lower, upper : None, float or array-like, default=None
-        The box ``[lower, upper]``.
-    precision : {'float32', 'tf32', 'float64'} or None, default='float32'
-        Arithmetic of the model's forward pass (``None``: exact, slack 0).
+    %(labelled)s
+    %(precision)s
     method : {'crown', 'ibp'}, default='crown'
         The bounds of the activations the slack is computed from (see
         :func:`preactivation_bounds`); ``'crown'`` gives the slack
@@ -325,11 +298,8 @@ def rounding_slack(layers, x, y, *, eps, norm="linf", lower=None, upper=None,
 
     Examples
     --------
-    >>> import torch
-    >>> from sklearn_robust.verify import network_layers, rounding_slack
-    >>> model = torch.nn.Linear(4, 3)
-    >>> slack = rounding_slack(network_layers(model, (4,)), torch.ones(2, 4), [0, 1],
-    ...                        eps=0.1)
+    %(network)s
+    >>> slack = verify.rounding_slack(layers, x, y, eps=0.1)
     >>> bool(((slack >= 0) & (slack < 1e-5)).all())
     True
     """
@@ -339,9 +309,7 @@ def rounding_slack(layers, x, y, *, eps, norm="linf", lower=None, upper=None,
                                         precision, caller)
     out = []
     with torch.no_grad():
-        for rows in _batches(y.shape[0], batch_size):
-            part, labels = input_set[rows], y[rows]
-            chain, outputs = interval_bounds(layers, part)
+        for part, labels, chain, outputs in _batches(layers, input_set, y, batch_size):
             known, _ = relaxations(layers, part, nonlinear_inputs(chain, outputs, part),
                                    tighten=method == "crown")
             out.append(_slack(layers, part, labels, precision, known))

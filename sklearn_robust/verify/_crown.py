@@ -26,7 +26,13 @@ __all__ = ["backward", "relaxations", "spec_bounds"]
 
 #: Elements of the largest (N, rows, width) tensor one backward pass holds.
 BUDGET = 2**23
-_TINY = 1e-300
+#: Stands for -inf on a max pool's padding where arithmetic must stay finite.
+_FLOOR = -1e300
+
+
+def _floor(dtype):
+    """:data:`_FLOOR`, or the most negative finite value of a narrower ``dtype``."""
+    return max(_FLOOR, torch.finfo(dtype).min)
 
 
 class ReLURelaxation:
@@ -35,7 +41,8 @@ class ReLURelaxation:
     def __init__(self, lo, hi):
         self.unstable = (lo < 0) & (hi > 0)
         active = (lo >= 0).to(lo.dtype)
-        width = (hi - lo).clamp_min(_TINY)
+        # 1 where the slope is not used: a finite quotient keeps gradients finite there
+        width = torch.where(self.unstable, hi - lo, 1.0)
         self.upper_slope = torch.where(self.unstable, hi / width, active)
         self.upper_offset = torch.where(self.unstable, -self.upper_slope * lo, 0.0)
         self.lower_slope = torch.where(self.unstable, (hi > -lo).to(lo.dtype), active)
@@ -55,13 +62,16 @@ class MaxPoolRelaxation:
 
     def __init__(self, layer, lo, hi):
         self.layer = layer
-        low, high = layer.gather(lo, -1e300), layer.gather(hi, -1e300)
+        floor = _floor(lo.dtype)
+        low, high = layer.gather(lo, floor), layer.gather(hi, floor)
         top = low.amax(dim=-1, keepdim=True)  # L: the largest lower bound of the window
         choice = low.argmax(dim=-1, keepdim=True)
         self.chosen = layer.safe_index.expand(lo.shape[0], -1, -1).gather(
             2, choice).squeeze(-1)  # (N, out): the flat input index of z_{i*}
         over = (high > top) & layer.valid
-        slope = torch.where(over, (high - top) / (high - low).clamp_min(_TINY), 0.0)
+        # over implies high > low; 1 elsewhere keeps the unused quotient (and its
+        # gradient) finite
+        slope = torch.where(over, (high - top) / torch.where(over, high - low, 1.0), 0.0)
         offset = top.squeeze(-1) - (slope * torch.where(over, low, 0.0)).sum(-1)
         ceiling = high.amax(dim=-1)
         linear = (high - top).clamp_min(0).sum(-1) / 2 <= ceiling - top.squeeze(-1)
@@ -135,13 +145,15 @@ def _width(layer):
     return 0 if isinstance(layer, ReLU) else max(layer.in_features, layer.out_features)
 
 
-def relaxations(layers, input_set, ibp_inputs, *, tighten=True):
+def relaxations(layers, input_set, ibp_inputs, *, tighten=True, repropagate=True):
     """Bounds and relaxations of every ReLU and max pool's input, in order.
 
-    ``ibp_inputs``: IBP's ``(lo, hi)`` of each such input, in order, intersected with
-    IBP run again from the bounds before. With ``tighten``, each is intersected with
-    CROWN's bounds given the relaxations before it (full CROWN); else IBP's are used
-    (CROWN-IBP). Returns ``(bounds, relaxed)``, dicts by layer index.
+    ``ibp_inputs``: IBP's ``(lo, hi)`` of each such input, in order, intersected (with
+    ``repropagate``) with IBP run again from the bounds before. With ``tighten``, each
+    is intersected with CROWN's bounds given the relaxations before it (full CROWN);
+    else IBP's are used (CROWN-IBP; IBP run again then tightens nothing that rounding
+    would not, so certified training skips it). Returns ``(bounds, relaxed)``, dicts by
+    layer index.
     """
     bounds, relaxed, count, box = {}, {}, 0, None
     for k, layer in enumerate(layers):
@@ -161,8 +173,9 @@ def relaxations(layers, input_set, ibp_inputs, *, tighten=True):
             lo, hi = tightened(layers, k, mask, lo, hi, relaxed, input_set)
         bounds[k] = (lo, hi)
         relaxed[k] = relaxation(layer, lo, hi)
-        box = ((lo.clamp_min(0), hi.clamp_min(0)) if isinstance(layer, ReLU)
-               else (layer.forward(lo), layer.forward(hi)))
+        if repropagate:
+            box = ((lo.clamp_min(0), hi.clamp_min(0)) if isinstance(layer, ReLU)
+                   else (layer.forward(lo), layer.forward(hi)))
     return bounds, relaxed
 
 
@@ -208,13 +221,21 @@ def _rows_to_tighten(layer, lo, hi, relu_after=False):
     return hits.scatter_add(1, index, chosen.reshape(lo.shape[0], -1).long()) > 0
 
 
-def margin_spec(layers, y, n_out):
-    """``(stop, a (N, C, width), const (N, C))``: the margins ``z_y - z_j`` as an
-    objective on the input of the last layer (folded into it when it is affine)."""
+def margin_spec(layers, y, n_out, classes=None):
+    """``(stop, a (N, R, width), const (N, R))``: the margins ``z_y - z_j`` as an
+    objective on the input of the last layer (folded into it when it is affine with a
+    matrix; a matrix-free one, such as a live convolution, is passed backwards).
+
+    ``classes``: ``(N, R)`` long, the classes ``j`` of the rows; ``None``: all ``C``,
+    in order (``R = C``).
+    """
     last = layers[-1]
-    if isinstance(last, Affine):
-        return len(layers) - 1, last.weight[y][:, None, :] - last.weight[None], \
-            last.bias[y][:, None] - last.bias[None]
-    eye = torch.eye(n_out, dtype=torch.float64, device=y.device)
-    a = eye[y][:, None, :] - eye[None]
+    if isinstance(last, Affine) and not getattr(last, "matrix_free", False):
+        weight, bias = ((last.weight[None], last.bias[None]) if classes is None
+                        else (last.weight[classes], last.bias[classes]))
+        return len(layers) - 1, last.weight[y][:, None, :] - weight, \
+            last.bias[y][:, None] - bias
+    dtype = next(layer.bias.dtype for layer in layers if isinstance(layer, Affine))
+    eye = torch.eye(n_out, dtype=dtype, device=y.device)
+    a = eye[y][:, None, :] - (eye[None] if classes is None else eye[classes])
     return len(layers), a, torch.zeros(a.shape[:2], dtype=a.dtype, device=a.device)

@@ -1,6 +1,7 @@
 """Interval bound propagation (Gowal et al. 2018) on the canonical layers.
 
-Consecutive affine maps are multiplied into one first (tighter boxes, same function).
+Consecutive affine maps are multiplied into one first (tighter boxes, same function),
+except matrix-free ones (certified training's live convolutions), which stay apart.
 The first affine map takes the exact ball (l_inf: ``|W| eps``; l_2: ``eps ||w_i||_2``;
 l_1: ``eps ||w_i||_inf``; with a box, the tighter of the ball bound and the clipped-box
 bound, per unit). Every later affine map takes a box: centre ``W c + b``, radius
@@ -18,12 +19,12 @@ __all__ = ["interval_bounds", "interval_margins"]
 
 
 def interval_bounds(layers, input_set):
-    """IBP through ``merged(layers)``.
+    """IBP through ``merged(layers)`` (matrix-free layers are never merged).
 
     Returns ``(chain, outputs)``: the merged chain and the ``(lo, hi)`` of each of its
-    layers' outputs, ``(N, width)`` float64 each.
+    layers' outputs, ``(N, width)`` each, in the layers' dtype.
     """
-    chain = merged(layers)
+    chain = merged_dense(layers)
     outputs, lo, hi = [], *input_set.box()
     for k, layer in enumerate(chain):
         if isinstance(layer, Affine):
@@ -38,6 +39,21 @@ def interval_bounds(layers, input_set):
             lo, hi = layer.forward(lo), layer.forward(hi)
         outputs.append((lo, hi))
     return chain, outputs
+
+
+def merged_dense(layers):
+    """:func:`merged`, leaving every matrix-free affine layer (``matrix_free = True``: a
+    live convolution, applied natively) on its own: its dense product would be huge."""
+    if not any(getattr(layer, "matrix_free", False) for layer in layers):
+        return merged(layers)
+    out, run = [], []
+    for layer in layers:
+        if getattr(layer, "matrix_free", False):
+            out += merged(run) + [layer]
+            run = []
+        else:
+            run.append(layer)
+    return out + merged(run)
 
 
 def nonlinear_inputs(chain, outputs, input_set):
@@ -55,8 +71,13 @@ def interval_margins(layers, input_set, y, *, chain=None, outputs=None):
         chain, outputs = interval_bounds(layers, input_set)
     last = chain[-1]
     if isinstance(last, Affine):
-        rows = last.weight[y][:, None, :] - last.weight[None]  # (N, C, d)
-        const = last.bias[y][:, None] - last.bias[None]
+        if getattr(last, "matrix_free", False):  # the rows e_y - e_j taken through W^T
+            eye = torch.eye(last.out_features, dtype=last.bias.dtype, device=y.device)
+            spec = eye[y][:, None, :] - eye[None]
+            rows, const = last.backward(spec), spec @ last.bias
+        else:
+            rows = last.weight[y][:, None, :] - last.weight[None]  # (N, C, d)
+            const = last.bias[y][:, None] - last.bias[None]
         if len(chain) == 1:
             lower = input_set.minimum(rows, const)
         else:

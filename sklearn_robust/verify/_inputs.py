@@ -1,7 +1,8 @@
 """The input set ``{x' : ||x' - x||_p <= eps} ∩ [lower, upper]`` per point, checked.
 
-:class:`InputSet` holds one batch of it (flat float64 rows) and gives the two things
-every bound needs: an enclosing box, and the minimum of a linear function over the set.
+:class:`InputSet` holds one batch of it (flat rows: float64 for the verifiers, the
+module's dtype for certified training) and gives the two things every bound needs: an
+enclosing box, and the minimum of a linear function over the set.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from ..utils import check_eps, check_int, check_norm
 from ._layers import Affine, MaxPool, ReLU
 from ._network import layers_in, layers_out
 
-__all__ = ["InputSet", "check_inputs"]
+__all__ = ["InputSet", "box_side", "check_inputs"]
 
 _CALLER = "the verifier"
 #: Points of x may lie this far outside [lower, upper] (rounding); the box is widened.
@@ -38,7 +39,7 @@ def check_inputs(layers, x, y, eps, norm, lower, upper, *, batch_size=None,
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size", caller)
     device = _device_of(layers)
-    x = _as_float64(x, "x", device)
+    x = _as_tensor(x, "x", device)
     if x.dim() < 2 or x.shape[0] == 0:
         raise ValueError(f"x must be a non-empty batch (N, ...), got shape {tuple(x.shape)}.")
     width = layers_in(layers)
@@ -50,8 +51,8 @@ def check_inputs(layers, x, y, eps, norm, lower, upper, *, batch_size=None,
     sample = tuple(x.shape[1:])
     n = x.shape[0]
     flat = x.reshape(n, width)
-    lower = _box_side(lower, "lower", sample, n, device)
-    upper = _box_side(upper, "upper", sample, n, device)
+    lower = box_side(lower, "lower", sample, n, device)
+    upper = box_side(upper, "upper", sample, n, device)
     if lower is not None and upper is not None and bool((lower > upper).any()):
         raise ValueError("lower must be <= upper everywhere.")
     for side, name, outside in ((lower, "lower", lambda b: flat < b - _TOLERANCE),
@@ -75,21 +76,22 @@ def _device_of(layers):
     return torch.device("cpu")
 
 
-def _as_float64(value, name, device):
+def _as_tensor(value, name, device, dtype=torch.float64):
     if isinstance(value, torch.Tensor):
-        return value.detach().to(device=device, dtype=torch.float64)
+        return value.detach().to(device=device, dtype=dtype)
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must hold numbers.") from None
-    return torch.as_tensor(array, device=device)
+    return torch.as_tensor(array, device=device, dtype=dtype)
 
 
-def _box_side(value, name, sample, n, device):
-    """``None`` or an ``(N, d)`` float64 tensor from a scalar, one sample or a batch."""
+def box_side(value, name, sample, n, device, dtype=torch.float64):
+    """``None`` or an ``(N, d)`` tensor of ``dtype`` from a scalar, one sample or a
+    batch (a view: expanded, not copied, for a scalar or one sample)."""
     if value is None:
         return None
-    side = _as_float64(value, name, device)
+    side = _as_tensor(value, name, device, dtype)
     if torch.isnan(side).any():
         raise ValueError(f"{name} must not hold NaN.")
     shape = tuple(side.shape)
@@ -102,7 +104,7 @@ def _box_side(value, name, sample, n, device):
         raise ValueError(f"{name} must be a scalar or broadcast to one sample's shape "
                          f"{sample} or to x's shape {(n, *sample)}, got shape {shape}."
                          ) from None
-    return side.contiguous()
+    return side
 
 
 def _labels(y, n, n_classes, device):
@@ -188,12 +190,20 @@ class InputSet:
         lo, hi = mid - radius, mid + radius
         if self.norm != "linf":
             centre = layer.forward(self.x)
-            reach = self.eps * (layer.diagonal.abs() if layer.diagonal is not None
-                                else self.dual(layer.weight))
+            reach = self.eps * self._row_duals(layer)
             lo, hi = centre - reach, centre + reach
             if self.has_box:
                 lo, hi = torch.maximum(lo, mid - radius), torch.minimum(hi, mid + radius)
         return lo, hi
+
+    def _row_duals(self, layer):
+        """``||w_i||_*`` of every row of an affine layer (a matrix-free one may give
+        them without its matrix: ``row_dual_norms(norm)``, ``None`` when it cannot)."""
+        if layer.diagonal is not None:
+            return layer.diagonal.abs()
+        rows = getattr(layer, "row_dual_norms", None)
+        norms = rows(self.norm) if rows is not None else None
+        return self.dual(layer.weight) if norms is None else norms
 
 
 def _matvec(a, v):

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._layers import Affine, MaxPool, ReLU, merged
+from ._layers import Affine, MaxPool, ReLU, merged, native_conv
 from ._trace import chain_of
 
 __all__ = ["dense_layers", "network_layers"]
@@ -39,8 +39,10 @@ def network_layers(module, sample_shape, *, check=True):
 
     The network as a list of layers on flat vectors, weights float64 copies of the
     module's: ``Affine`` (``W`` (out, in), ``b``; from ``Linear``, ``Conv1d``/``Conv2d``
-    as an explicit matrix for this input shape, average pooling, eval-mode BatchNorm
-    folded with its running statistics), ``ReLU`` and ``MaxPool`` (``MaxPool2d``).
+    as the matrix of this input shape, average pooling, eval-mode BatchNorm folded with
+    its running statistics), ``ReLU`` and ``MaxPool`` (``MaxPool2d``). A zero-padded
+    ``Conv2d`` whose matrix is much larger than its kernel work runs as a convolution
+    and builds that matrix only when asked for it (by full CROWN, or the MILP).
     Reshapes (``Flatten``, ``Unflatten``), ``Identity`` and dropout (identity in eval
     mode) leave no layer. The module is only read: no mode switch, no gradient, no
     buffer update. A module in train mode is read as in eval mode: what is verified is
@@ -213,11 +215,16 @@ def _basis_image(function, shape, name, f64):
     """The matrix of a linear ``function`` on inputs of ``shape``: images of the basis."""
     n_in = math.prod(shape)
     out = function(torch.zeros((1, *shape), **f64)).shape[1:]
-    if n_in * math.prod(out) > MAX_DENSE:
-        raise ValueError(f"{name}: its dense matrix ({math.prod(out)} x {n_in}) is too "
-                         f"large to verify here; use smaller inputs or a smaller network.")
+    _check_dense_size(shape, out, name)
     basis = torch.eye(n_in, **f64).reshape(n_in, *shape)
     return function(basis).reshape(n_in, -1).T.contiguous(), tuple(out)
+
+
+def _check_dense_size(shape, out, name):
+    n_in, n_out = math.prod(shape), math.prod(out)
+    if n_in * n_out > MAX_DENSE:
+        raise ValueError(f"{name}: its dense matrix ({n_out} x {n_in}) is too "
+                         f"large to verify here; use smaller inputs or a smaller network.")
 
 
 def _conv(leaf, shape, name, f64):
@@ -225,19 +232,25 @@ def _conv(leaf, shape, name, f64):
     if len(shape) != dims + 1 or shape[0] != leaf.in_channels:
         raise ValueError(f"{name}: {type(leaf).__name__} expects ({leaf.in_channels}, ...) "
                          f"inputs with {dims} spatial axes, gets shape {shape}.")
-    weight = leaf.weight.detach().to(**f64).contiguous()
+    # the standard layout even where a channels-last kernel also counts as contiguous
+    # (one input channel): torch would run the convolutions channels-last, 4x slower
+    weight = leaf.weight.detach().to(**f64).clone(memory_format=torch.contiguous_format)
     bias = leaf.bias.detach().to(**f64) if leaf.bias is not None else None
-    matrix, out_shape = _basis_image(lambda v: leaf._conv_forward(v, weight, None), shape,
-                                     name, f64)
     zero = torch.zeros((1, *shape), **f64)
+    out_shape = tuple(leaf._conv_forward(zero, weight, None).shape[1:])
+    _check_dense_size(shape, out_shape, name)  # full CROWN and the MILP build it
     offset = (leaf._conv_forward(zero, weight, bias).reshape(-1) if bias is not None
-              else torch.zeros(matrix.shape[0], **f64))
+              else torch.zeros(math.prod(out_shape), **f64))
     terms = math.prod(weight.shape[1:]) + 2
     fast = None
     if dims == 2 and leaf.padding_mode == "zeros" and not isinstance(leaf.padding, str):
         fast = dict(weight=weight, stride=leaf.stride, padding=leaf.padding,
                     dilation=leaf.dilation, groups=leaf.groups, in_shape=shape,
                     out_shape=out_shape)
+    matrix = None  # a native convolution builds its matrix only when asked
+    if fast is None or not native_conv(fast):
+        matrix, _ = _basis_image(lambda v: leaf._conv_forward(v, weight, None), shape,
+                                 name, f64)
     return [Affine(matrix, offset, terms=terms, conv=fast, kind="conv")], out_shape
 
 
