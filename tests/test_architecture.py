@@ -16,8 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sklearn_robust"
 #: Rank of each room (package, or top-level module); imports must point to lower ranks.
 LAYERS = {
     "_version": 0, "utils": 0, "datasets": 0,
-    "threat": 1,
-    "attacks": 2, "objectives": 2, "separation": 2, "verify": 2,
+    "threat": 1, "verify": 1,
+    "attacks": 2, "objectives": 2, "separation": 2,
     "estimators": 3,
     "bridge": 4,
     "metrics": 5,

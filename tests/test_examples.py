@@ -266,3 +266,16 @@ def test_exact_breast_cancer_smoke(capsys):
         assert row["pgd20"] <= row["clean"] and row["unknown"] == 0
     assert "exact" in capsys.readouterr().out
 
+
+
+@pytest.mark.parametrize("data", ["digits", "mnist"])
+def test_certified_training_smoke(data, capsys):
+    rows = _main("certified_training")(["--smoke", "--data", data])
+    assert {row["method"] for row in rows} == {"IBP", "CROWN-IBP", "TRADES", "Natural"}
+    for row in rows:
+        for key in ("clean", "ibp", "crown", "auto"):
+            assert _is_fraction(row[key]), (key, row[key])
+        # certificates are lower bounds, the attack an upper bound
+        assert row["ibp"] <= row["auto"] + 1e-12 and row["crown"] <= row["auto"] + 1e-12
+        assert row["auto"] <= row["clean"] + 1e-12
+    assert "method CROWN-IBP" in capsys.readouterr().out

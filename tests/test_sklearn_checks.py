@@ -6,6 +6,7 @@ from sklearn_robust import (
     ATClassifier,
     FastATClassifier,
     GRClassifier,
+    IBPClassifier,
     LLRClassifier,
     NaturalClassifier,
     RSTClassifier,
@@ -23,6 +24,7 @@ ESTIMATORS = [
     GRClassifier(max_epochs=20, random_state=0),
     LLRClassifier(max_epochs=20, attack_steps=2, random_state=0),
     FastATClassifier(max_epochs=20, random_state=0),
+    IBPClassifier(max_epochs=20, random_state=0),
 ]
 
 # Every check passes: no expected failures are declared.

@@ -4,6 +4,7 @@ from ..utils import resolve_device
 from ._accelerate import AccelerateMixin
 from ._adversarial import AdversarialNetClassifier, ThreatNetClassifier
 from ._base import RobustNetClassifier
+from ._certified import IBPClassifier
 from ._classifiers import (
     ATClassifier,
     FastATClassifier,
@@ -22,6 +23,7 @@ __all__ = [
     "AdversarialNetClassifier",
     "FastATClassifier",
     "GRClassifier",
+    "IBPClassifier",
     "LLRClassifier",
     "MLP",
     "NaturalClassifier",

@@ -9,6 +9,7 @@ is the ball only.
 from ._at import PGDAdversarial
 from ._awp import PerturbedWeights, WeightPerturbation
 from ._base import Objective, mask_replay
+from ._certified import IntervalBoundTraining
 from ._divergences import DISTANCES
 from ._fast_at import FastAdversarial
 from ._gr import GradientRegularization
@@ -23,6 +24,7 @@ __all__ = [
     "DISTANCES",
     "FastAdversarial",
     "GradientRegularization",
+    "IntervalBoundTraining",
     "LLR",
     "Natural",
     "Objective",
