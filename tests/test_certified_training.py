@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
+from skorch.callbacks import Callback
 
 from sklearn_robust import IBPClassifier, NaturalClassifier, ThreatModel, TRADESClassifier
 from sklearn_robust.datasets import load_digits_images

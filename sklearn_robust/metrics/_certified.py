@@ -332,6 +332,6 @@ def make_certified_scorer(**kwargs):
     _check_method(settings["method"], settings["norm"], settings["sigma"],
                   settings["intermediate"])
     ordered = {name: settings[name] for name in (
-        "eps", "norm", "bounds", "method", "intermediate", "random_state", "time_limit", "alpha_steps",
-        "sigma", "n0", "n", "alpha", "batch_size")}
+        "eps", "norm", "bounds", "method", "intermediate", "random_state", "time_limit",
+        "alpha_steps", "sigma", "n0", "n", "alpha", "batch_size")}
     return EstimatorScorer(certified_accuracy_score, ordered, name="certified_accuracy")
