@@ -31,13 +31,14 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py --threads 1 --log benchmarks/last_run.log
 
 # The docs get their own environment: Sphinx needs a newer `requests` than torchattacks
-# (in the test extra) allows.
+# (in the test extra) allows. The build runs the gallery's quick examples (docs/conf.py,
+# GALLERY_RUN), one of which reads the MNIST file of the data extra.
 DOCS_VENV ?= .venv-docs
 DOCS_STAMP := $(DOCS_VENV)/.installed
 
 $(DOCS_STAMP): pyproject.toml constraints.txt
 	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
-	$(DOCS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[docs,plot]'
+	$(DOCS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[docs,plot,data]'
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)

@@ -1,4 +1,5 @@
 """The study of defaults: each method's knob chosen on validation data, checked on held-out data.
+==============================================================================================
 
 For GR (``lam`` x ``h``), SCORE (``beta``) and TRADES (``beta``), with Natural as the
 baseline, on digits (8x8 images in [0, 1], default CNN, bounds (0, 1)), breast_cancer and
@@ -19,8 +20,13 @@ bounds), the script
 
 The hold-out points are never used for a choice.
 
-Run:  python examples/defaults_study.py [--datasets digits,breast_cancer,wine]
-      [--seeds 0 1] [--epochs 30] [--threads 1] [--out table.md] [--smoke]
+Run::
+
+    python examples/defaults_study.py [--datasets digits,breast_cancer,wine]
+        [--seeds 0 1] [--epochs 30] [--threads 1] [--out table.md] [--smoke]
+
+Measured output and the decision taken from it: :doc:`/methods`, "How the defaults
+were chosen".
 """
 
 import argparse

@@ -1,4 +1,5 @@
 """The exact robust accuracy of a tabular MLP on breast_cancer, beside the attacks.
+================================================================================
 
 A Pipeline (StandardScaler, then the library's default MLP) is trained naturally and with
 TRADES; on the held-out points it prints, at each radius, the clean accuracy, the
@@ -9,8 +10,12 @@ each. Each feature is divided by its maximum over the training set first, outsid
 model, so that eps is a fraction of the feature's range in the raw space that the
 verifier and the attacks share.
 
+Run::
+
     python examples/exact_breast_cancer.py             # two hidden layers of 256, eps 0.01 0.02
     python examples/exact_breast_cancer.py --smoke     # seconds: a small net, few points
+
+Measured output and where the exact method reaches its limits: :doc:`/verification`.
 """
 
 from __future__ import annotations

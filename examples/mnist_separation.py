@@ -1,4 +1,5 @@
 """r-separation of the real-MNIST subset (Yang et al. 2020), l_inf and l_2.
+========================================================================
 
 Train-Train: for each of the 4,000 training images, the distance to the nearest training
 image of another digit; Test-Train: the same for each of the 1,000 test images against the
@@ -7,7 +8,9 @@ training set. Minima and means next to the paper's full-MNIST l_inf minima (trai
 l_inf only, so the l_2 rows have no published figure). Also the whole 5,000-image file
 (train-train), whose l_inf minimum is 0.9216.
 
-Run:  python examples/mnist_separation.py [--out table.md] [--smoke]
+Run::
+
+    python examples/mnist_separation.py [--out table.md] [--smoke]
 """
 
 import argparse

@@ -1,4 +1,5 @@
 """TRADES on real MNIST (l_inf eps 0.3, K 40 steps of 0.01), as in the TRADES repository.
+======================================================================================
 
 Trains ``TRADESClassifier`` (beta 1 and/or 6) on the fixed 4,000-image training split of
 :func:`sklearn_robust.datasets.load_mnist_subset` with the reference's attack schedule
@@ -22,11 +23,15 @@ overfitting that the library has; ``--weight-decay`` and ``--max-shift`` add Ada
 weight decay and random shifts of the training images (what took the digits recipe over
 its target in the time budget, docs/recipe.md).
 
-Run:  python examples/mnist_trades.py [--betas 1 6] [--epochs 10] [--auto-version standard]
-      [--schedule onecycle] [--auto-n 200] [--validate] [--threads 2] [--out table.md]
-      [--attack-steps 40] [--step-size 0.01] [--awp-gamma 0.005] [--ema-decay 0.995]
-      [--weight-decay 5e-4] [--max-shift 2] [--save model-{beta}.srm]
-      [--load model-{beta}.srm] [--smoke]
+Run::
+
+    python examples/mnist_trades.py [--betas 1 6] [--epochs 10] [--auto-version standard]
+        [--schedule onecycle] [--auto-n 200] [--validate] [--threads 2] [--out table.md]
+        [--attack-steps 40] [--step-size 0.01] [--awp-gamma 0.005] [--ema-decay 0.995]
+        [--weight-decay 5e-4] [--max-shift 2] [--save model-{beta}.srm]
+        [--load model-{beta}.srm] [--smoke]
+
+Measured output: :doc:`/experiments`, M2.
 """
 
 import argparse

@@ -1,4 +1,5 @@
 """Yang et al. (2020)'s table on real MNIST (l_inf eps 0.1): accuracy, robustness, smoothness.
+===========================================================================================
 
 Natural, GR, LLR (both forms), AT, RST(lambda 2), TRADES(beta 1), TRADES(beta 6) and SCORE
 are trained on the fixed 4,000-image split of
@@ -16,8 +17,12 @@ Published (60,000 images, CNN1, test acc / adv test acc / test lipschitz): Natur
 8.84, RST(2) 99.31 / 97.09 / 12.39, TRADES(1) 99.26 / 96.60 / 9.69, TRADES(6) 97.54 /
 93.68 / 2.87.
 
-Run:  python examples/mnist_yang_table.py [--epochs 5] [--dropouts 0 0.5]
-      [--methods Natural,GR] [--threads 2] [--out table.md] [--smoke]
+Run::
+
+    python examples/mnist_yang_table.py [--epochs 5] [--dropouts 0 0.5]
+        [--methods Natural,GR] [--threads 2] [--out table.md] [--smoke]
+
+Measured output: :doc:`/experiments`, M1.
 """
 
 import argparse

@@ -1,4 +1,5 @@
 """Robustness plots on digits: robust accuracy against eps, the beta trade-off, r-separation.
+==========================================================================================
 
 Draws the three displays of ``sklearn_robust.plotting`` on scikit-learn's 8x8 digits (rows
 of 64 pixels in [0, 1], default MLP, l_inf):
@@ -12,7 +13,9 @@ of 64 pixels in [0, 1], default MLP, l_inf):
 - ``separation.png``: ``SeparationDisplay.from_data``: Train-Train and Test-Train l_inf
   distances to the nearest point of another class, against 2 eps.
 
-Run:  python examples/plot_robustness.py [--out-dir docs/images] [--epochs N] [--smoke]
+Run::
+
+    python examples/plot_robustness.py [--out-dir docs/images] [--epochs N] [--smoke]
 """
 
 import argparse

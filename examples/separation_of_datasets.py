@@ -1,4 +1,5 @@
 """r-separation (Yang et al. 2020) of digits, breast_cancer and wine, against 2 eps.
+=================================================================================
 
 For each data set and eps: the l_inf distance from every training point to the nearest
 training point of another class (Train-Train) and from every test point to the nearest
@@ -8,7 +9,9 @@ exceeds 2 eps, and the robust-accuracy ceiling (the share of test points farther
 breast_cancer and wine are standardised on the training split (eps in standardised units).
 All splits: 25% stratified hold-out, seed 0.
 
-Run:  python examples/separation_of_datasets.py [--eps 0.05 0.1 0.2 0.25] [--out table.md]
+Run::
+
+    python examples/separation_of_datasets.py [--eps 0.05 0.1 0.2 0.25] [--out table.md]
 """
 
 import argparse

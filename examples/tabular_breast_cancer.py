@@ -1,4 +1,5 @@
 """Robust training on tabular data: breast_cancer across eps, next to the r-separation ceiling.
+============================================================================================
 
 For each eps (in standardised units) the script trains Natural, AT, TRADES, SCORE and the
 recipe of ``docs/recipe.md`` (TRADES with a one-cycle schedule, weight averaging and a
@@ -7,7 +8,11 @@ accuracy on the 25% stratified hold-out, and prints the ceiling that the data's
 r-separation puts on robust accuracy (the share of test points farther than 2 eps from
 every training point of another class).
 
-Run:  python examples/tabular_breast_cancer.py [--smoke] [--attack auto]
+Run::
+
+    python examples/tabular_breast_cancer.py [--smoke] [--attack auto]
+
+Measured output of a run: :doc:`/examples`.
 """
 
 import argparse

@@ -1,4 +1,5 @@
 """Yang et al. (2020)'s accuracy / robustness / smoothness table, reproduced on our data.
+======================================================================================
 
 For Natural, GR, LLR, AT, RST (lambda 0.5, 1, 2) and TRADES (beta 1, 3, 6), each trained
 without and with dropout, the script reports (as in Table 2/4 of "A Closer Look at
@@ -14,8 +15,13 @@ Accuracy vs. Robustness"):
 default CNN, l_inf eps 0.1, bounds (0, 1). ``--dataset breast_cancer``: the 30 features
 standardised on the training split, default MLP, eps in standardised units, no bounds.
 
-Run:  python examples/yang_table.py [--dataset digits|breast_cancer] [--epochs N]
-      [--attack pgd|auto] [--dropout 0.5] [--out table.md] [--smoke]
+Run::
+
+    python examples/yang_table.py [--dataset digits|breast_cancer] [--epochs N]
+        [--attack pgd|auto] [--dropout 0.5] [--out table.md] [--smoke]
+
+Measured output (digits and breast_cancer, with the commands and wall times):
+:doc:`/experiments`, section 1.
 """
 
 import argparse

@@ -25,8 +25,8 @@ from sklearn_robust.attacks import (
     FABTargeted,
     Square,
 )
-from sklearn_robust.attacks._boundary import boundary_step
-from sklearn_robust.attacks._square_l2 import pattern
+from sklearn_robust.attacks._fab._projections import boundary_step
+from sklearn_robust.attacks._square._patterns import pattern
 from sklearn_robust.datasets import load_digits_images
 
 
@@ -91,7 +91,7 @@ def _level_cases():
 
 
 def test_level_by_pivoting_equals_level_by_sorting(monkeypatch):
-    from sklearn_robust.attacks import _boundary
+    from sklearn_robust.attacks._fab import _projections as _boundary
 
     c, beta, r = _level_cases()
     by_sort = _boundary._solve_level_by_sort(c, beta, r)

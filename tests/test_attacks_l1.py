@@ -15,7 +15,7 @@ import torch
 
 from sklearn_robust import NaturalClassifier, ThreatModel
 from sklearn_robust.attacks import APGD, PGD, AutoAttack, Square, make_attack
-from sklearn_robust.attacks._apgd_l1 import phases
+from sklearn_robust.attacks._apgd._steps import phases
 from sklearn_robust.datasets import load_digits_images
 from sklearn_robust.threat import project_l1_box, sparse_direction
 from sklearn_robust.threat._l1 import uniform_l1

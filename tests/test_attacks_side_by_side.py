@@ -70,12 +70,12 @@ def test_side_by_side_results_are_taken_in_run_order(monkeypatch):
     hits = torch.tensor([False, False, True, False, True, True])
     losses = torch.tensor([0.5, 0.9, 0.1, 0.2, 0.7, 0.3])
 
-    def fake_run(module, x_rows, y_rows, loss_fn, generator):
-        assert x_rows.shape[0] == 6 and loss_fn.target.tolist() == [1, 1, 2, 2, 3, 3]
+    def fake_run(module, x_rows, y_rows, target, loss_fn, generator):
+        assert x_rows.shape[0] == 6 and target.tolist() == [1, 1, 2, 2, 3, 3]
         return torch.arange(6.0)[:, None], hits, losses
 
     monkeypatch.setattr(attack, "_run", fake_run)
-    out = attack._attack(None, x, y, logits, attack._runs(logits, y), None)
+    out = attack.perturb(lambda x_rows: logits, x, y, None)
     # point 0: run 1 fools it first (row 2); point 1: run 2 fools it (row 5)
     assert out[:, 0].tolist() == [2.0, 5.0]
 

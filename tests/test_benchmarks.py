@@ -27,6 +27,16 @@ def test_training_benchmark_smoke():
     assert all(ours > 0 and ref > 0 for _, ours, ref, _ in rows)
 
 
+def test_training_benchmark_certified_smoke():
+    """IBP and CROWN-IBP against the plain loops; main first checks the reference's bounds,
+    loss and gradients against the library's on one batch (AssertionError if not)."""
+    bench = load("bench_training")
+    rows = bench.main(["--epochs", "1", "--repeats", "1", "--methods", "ibp", "crown-ibp",
+                       "--no-art"])
+    assert [r[0] for r in rows] == ["ibp", "crown-ibp"]
+    assert all(ours > 0 and ref > 0 for _, ours, ref, _ in rows)
+
+
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28)])
 def test_training_benchmark_reference_network_is_smallcnn_in_textbook_order(shape):
     """The reference loops' network: SmallCNN's weights under the same seed, the same function."""

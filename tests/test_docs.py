@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+CHANGELOG = DOCS.parent / "CHANGELOG.md"
 PAGES = sorted(DOCS.glob("*.md"))
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -95,3 +96,21 @@ def test_api_page_lists_every_public_name():
         missing += [f"{name}.{n}" for n in public
                     if not n.startswith("__") and n not in documented]
     assert not missing, f"not on docs/api.rst: {missing}"
+
+
+def test_changelog_keeps_a_changelog():
+    """CHANGELOG.md in Keep a Changelog form: ``## [Unreleased]`` first, then the releases,
+    under each only the standard subsections, one line per change (the measurements and
+    reasons are in docs/history.md), and a link for every release heading."""
+    text = CHANGELOG.read_text()
+    releases = re.findall(r"^## \[([^\]]+)\]", text, re.M)
+    assert releases and releases[0] == "Unreleased", releases
+    subsections = set(re.findall(r"^### (.+)$", text, re.M))
+    standard = {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
+    assert subsections and subsections <= standard, subsections - standard
+    continued = re.findall(r"^[ \t]+\S.*$", text, re.M)
+    assert not continued, f"one line per change: {continued[:3]}"
+    links = {name.lower() for name in re.findall(r"^\[([^\]]+)\]: \S+$", text, re.M)}
+    assert {name.lower() for name in releases} <= links
+    assert "docs/history.md" in text and (DOCS / "history.md").exists()
+    assert "history" in (DOCS / "index.md").read_text().split("{toctree}")[1]

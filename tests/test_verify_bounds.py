@@ -178,6 +178,45 @@ def test_small_convolutions_stay_dense_and_batchnorm_scales_native_kernels():
                                rtol=1e-12, atol=1e-14)
 
 
+def test_full_crown_reads_native_convolution_rows_without_their_matrix():
+    """Full CROWN takes the rows of a convolution it tightens from the transposed
+    convolution: the same bounds as from the dense matrix, and no matrix built."""
+    torch.manual_seed(0)
+    module = SmallCNN((1, 12, 12), 3, channels=(2, 2), hidden_units=8,
+                      channels_last=False).eval()
+    lazy, dense = network_layers(module, (1, 12, 12)), network_layers(module, (1, 12, 12))
+    convs = [k for k, layer in enumerate(lazy) if getattr(layer, "native", False)]
+    assert convs and all(lazy[k]._weight is None for k in convs)
+    for k in convs:
+        assert dense[k].weight.shape[1] == 144 * (1 if k == 0 else 2)  # built here
+    x = torch.rand((3, 1, 12, 12), dtype=torch.float64)
+    y = torch.tensor([0, 1, 2])
+    got = crown_margin_bounds(lazy, x, y, eps=0.02, lower=0, upper=1)
+    expected = crown_margin_bounds(dense, x, y, eps=0.02, lower=0, upper=1)
+    finite = torch.isfinite(expected)
+    assert torch.equal(finite, torch.isfinite(got))
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-10, atol=1e-12)
+    assert all(lazy[k]._weight is None for k in convs)
+
+
+def test_a_convolution_too_large_for_a_matrix_is_read_and_refused_only_when_built(
+        monkeypatch):
+    """Reading a network never builds a convolution's matrix; IBP runs without one, and
+    only a method that needs the matrix (the MILP) is refused, naming the layer."""
+    from sklearn_robust.verify import _layers  # noqa: PLC0415
+
+    monkeypatch.setattr(_layers, "MAX_DENSE", 2**12)
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                           nn.Linear(2 * 64, 3)).eval()
+    layers = network_layers(module, (1, 8, 8))
+    assert layers[0].native and layers[0]._weight is None
+    x, y = torch.rand((2, 1, 8, 8), dtype=torch.float64), torch.tensor([0, 1])
+    assert torch.isfinite(ibp_margin_bounds(layers, x, y, eps=0.01)).any()
+    with pytest.raises(ValueError, match=r"conv layer: its dense matrix \(128 x 64\)"):
+        dense_layers(layers)
+
+
 def test_library_networks_declare_their_layers():
     torch.manual_seed(0)
     assert [type(m).__name__ for m in MLP(4, 3, hidden_units=(5,)).sequential_layers()] \

@@ -10,8 +10,7 @@ minimum-norm :class:`FAB` and :class:`FABTargeted`. Black box:
 """
 
 from ..utils import CallableModule, as_module, frozen, make_generator, module_device
-from ._apgd import APGD, apgd_checkpoints
-from ._apgd_targeted import APGDTargeted
+from ._apgd import APGD, APGDTargeted, apgd_checkpoints
 from ._auto import AutoAttack
 from ._base import Attack
 from ._cascade import Cascade

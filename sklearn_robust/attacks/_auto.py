@@ -5,11 +5,11 @@ The per-stage counts tell whether the black-box stage broke points that the grad
 attacks missed, a sign of gradient masking.
 """
 
-from __future__ import annotations
+from sklearn import config_context
 
-from ..utils import StrOptions, check_int, check_scalar_param
-from ._apgd import APGD
-from ._apgd_targeted import APGDTargeted
+from ..utils import POSITIVE_INT, StrOptions
+from ._apgd import APGD, APGDTargeted
+from ._base import Attack, check_threat
 from ._cascade import Cascade
 from ._docs import docs
 from ._fab import FABTargeted
@@ -132,21 +132,28 @@ class AutoAttack(Cascade):
     uses_gradients = True
     schedule_params = ("steps",)
 
+    _parameter_constraints = {
+        **Attack._parameter_constraints,
+        "version": [StrOptions(set(VERSIONS))],
+        "steps": [None, *POSITIVE_INT],
+        "n_target_classes": [None, *POSITIVE_INT],
+        "n_queries": [None, *POSITIVE_INT],
+    }
+
     def __init__(self, threat, *, version="standard", steps=None, n_target_classes=None,
                  n_queries=None, **kwargs):
-        check_scalar_param(version, "version", [StrOptions(set(VERSIONS))], "AutoAttack")
-        self.version = version
-        self.steps = steps
-        self.n_target_classes = n_target_classes
-        self.n_queries = n_queries
+        self.threat = check_threat(threat)
+        self._set_params(version=version, steps=steps, n_target_classes=n_target_classes,
+                         n_queries=n_queries)
         budget = dict(VERSIONS[version])
-        for key, value in (("steps", steps), ("n_target_classes", n_target_classes),
-                           ("n_queries", n_queries)):
-            if value is not None:
-                budget[key] = check_int(value, key, "AutoAttack")
-        super().__init__(threat, _stages(threat, version, budget,
-                                         explicit_targets=n_target_classes is not None),
-                         **kwargs)
+        for key in ("steps", "n_target_classes", "n_queries"):
+            if getattr(self, key) is not None:
+                budget[key] = getattr(self, key)
+        # The stages' settings follow from those checked here: they skip their checks.
+        with config_context(skip_parameter_validation=True):
+            stages = _stages(threat, version, budget,
+                             explicit_targets=n_target_classes is not None)
+        super().__init__(threat, stages, **kwargs)
 
     @property
     def expects_randomness(self):

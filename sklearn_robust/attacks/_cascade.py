@@ -1,13 +1,11 @@
 """A cascade of attacks: the worst case per point, each stage on the points still standing."""
 
-from __future__ import annotations
-
 import math
 from collections.abc import Mapping
 
 import torch
 
-from ._base import Attack
+from ._base import Attack, WorkingSet
 from ._checks import check_black_box_gains
 from ._docs import docs
 
@@ -90,6 +88,8 @@ class Cascade(Attack):
     """
 
     name = "cascade"
+    #: ``attacks`` is checked by the cascade itself (``_named_stages``), always.
+    _parameter_constraints = {**Attack._parameter_constraints, "attacks": "no_validation"}
 
     def __init__(self, threat, attacks, **kwargs):
         super().__init__(threat, **kwargs)
@@ -138,23 +138,21 @@ class Cascade(Attack):
         """
         with torch.no_grad():
             logits = module(x)
-        standing = logits.argmax(dim=1) == y
-        self.clean_correct_ = getattr(self, "clean_correct_", 0) + int(standing.sum())
+        points = WorkingSet(x.clone(), logits.argmax(dim=1) == y)
+        self.clean_correct_ = getattr(self, "clean_correct_", 0) + len(points)
         counts = self.stage_counts_ = getattr(self, "stage_counts_", {})
-        out = x.clone()
         stages = self.attacks.items() if self.threat.eps > 0 else ()
         for name, attack in stages:
             if self._skips(name, logits.shape[1]):
                 continue
             counts.setdefault(name, 0)
-            idx = standing.nonzero().squeeze(1)
-            if idx.numel() == 0:
+            if not len(points):
                 continue
-            x_adv = attack.perturb(module, x[idx], y[idx], generator)
+            x_stage, y_stage = points.take(x, y)
+            x_adv = attack.perturb(module, x_stage, y_stage, generator)
             with torch.no_grad():
-                broken = module(x_adv).argmax(dim=1) != y[idx]
-            out[idx[broken]] = x_adv[broken]
-            standing[idx[broken]] = False
+                broken = module(x_adv).argmax(dim=1) != y_stage
+            points.offer(x_adv, broken)
             counts[name] += int(broken.sum())
-        self.robust_ = getattr(self, "robust_", 0) + int(standing.sum())
-        return out
+        self.robust_ = getattr(self, "robust_", 0) + len(points)
+        return points.found

@@ -21,8 +21,6 @@ References
    ensemble of diverse parameter-free attacks", ICML 2020 (the flags of its code).
 """
 
-from __future__ import annotations
-
 import torch
 
 from ._warnings import warn_once

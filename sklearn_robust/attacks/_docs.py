@@ -1,7 +1,5 @@
 """Docstring pieces the attacks share, written once (see ``utils.Substitution``)."""
 
-from __future__ import annotations
-
 from ..utils import Substitution
 
 # Flush-left: Substitution indents a block to its placeholder's column.

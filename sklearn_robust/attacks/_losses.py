@@ -18,8 +18,6 @@ References
    query-efficient black-box adversarial attack via random search", ECCV 2020 (margin).
 """
 
-from __future__ import annotations
-
 import torch
 import torch.nn.functional as F
 

@@ -1,4 +1,4 @@
-"""Several runs of one attack as one batch: the targets of APGD-T and FAB-T side by side.
+"""Several runs of one attack as one batch: the restarts and targets of APGD and FAB.
 
 AutoAttack runs its targeted stages one target class at a time, each on the points the
 earlier targets left standing. Every run treats each point on its own (per-point step
@@ -13,9 +13,9 @@ than running them in turn (measured on CPU: FAB-T on 139 MNIST points, 9 targets
 side by side took half the time of nine in turn).
 """
 
-from __future__ import annotations
-
 import math
+
+import torch
 
 #: Input values (rows x features) one batch of runs side by side may hold.
 _BATCH_ELEMENTS = 1 << 17
@@ -44,3 +44,42 @@ def run_groups(n_runs, n_points, sample_numel, weight=1):
 def sample_numel(x):
     """Number of values of one sample of the batch ``x``."""
     return math.prod(x.shape[1:])
+
+
+def target_runs(logits, y, n_target_classes, restarts):
+    """The targets of each run of a targeted attack: ``restarts`` runs per target class.
+
+    A point's targets are the ``n_target_classes`` classes other than its label with the
+    highest clean ``logits`` (capped at ``n_classes - 1``), best first; run ``r`` aims
+    every point at its target of rank ``r // restarts``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits = torch.tensor([[0.0, 3.0, 1.0, 2.0]])
+    >>> target_runs(logits, torch.tensor([1]), 2, restarts=1)
+    [tensor([3]), tensor([2])]
+    """
+    n_targets = min(n_target_classes, logits.shape[1] - 1)
+    others = logits.scatter(1, y[:, None], -float("inf"))
+    targets = others.argsort(dim=1, descending=True)[:, :n_targets]
+    return [targets[:, rank] for rank in range(n_targets) for _ in range(restarts)]
+
+
+def side_by_side(points, runs, numel, weight=1):
+    """The groups of ``runs`` that share one batch, each on the points still standing.
+
+    ``points`` is the attack's working set over the batch (``_base.WorkingSet``),
+    ``runs`` one target per run (a tensor over the batch, or ``None`` for an untargeted
+    run), ``numel`` and ``weight`` as in :func:`run_groups`. Yields
+    ``(group, rows, copies, target)`` per group: its run indices, the batch rows of the
+    points standing when it starts, those rows once per run (the group's batch) and the
+    runs' targets at those rows, in the same order (``None`` for untargeted runs). Stops
+    when no point is left standing.
+    """
+    for group in run_groups(len(runs), len(points), numel, weight):
+        if not len(points):
+            return
+        rows = points.rows
+        target = None if runs[group[0]] is None else torch.cat([runs[r][rows] for r in group])
+        yield group, rows, rows.repeat(len(group)), target

@@ -1,25 +1,12 @@
 """Projected gradient descent (Madry et al. 2018) and FGSM (Goodfellow et al. 2015)."""
 
-from __future__ import annotations
-
 import torch
 
-from ..threat import L1_FRACTION, check_schedule, step_length
-from ..utils import StrOptions, check_fraction, check_int, check_scalar_param
-from ._base import Attack, margin_fooled
+from ..threat import L1_FRACTION, step_length
+from ..utils import FRACTION, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, StrOptions
+from ._base import Attack, WorkingSet, margin_fooled
 from ._docs import docs
 from ._losses import get_loss
-
-
-def _check_l1_fraction(fraction, threat, caller):
-    # Only the l_1 step has a sparsity: a value for another norm would be ignored silently.
-    if fraction is None:
-        return L1_FRACTION
-    if threat.norm != "l1":
-        raise ValueError(
-            f"l1_fraction is for norm='l1' only; {caller} has norm={threat.norm!r}."
-        )
-    return check_fraction(fraction, "l1_fraction", caller)
 
 
 @docs
@@ -83,17 +70,29 @@ class PGD(Attack):
 
     name = "pgd"
     schedule_params = ("steps", "step_size", "restarts")
+    _parameter_constraints = {
+        **Attack._parameter_constraints,
+        "steps": NON_NEGATIVE_INT,
+        "step_size": [None, *POSITIVE],
+        "restarts": POSITIVE_INT,
+        "loss": [StrOptions({"ce", "dlr"}), callable],
+        "random_start": ["boolean"],
+        "l1_fraction": [None, *FRACTION],
+    }
 
     def __init__(self, threat, *, steps=20, step_size=None, restarts=1, loss="ce",
                  random_start=True, l1_fraction=None, **kwargs):
         super().__init__(threat, **kwargs)
-        caller = type(self).__name__
-        self.steps, self.step_size = check_schedule(steps, step_size, caller)
-        self.restarts = check_int(restarts, "restarts", caller)
-        self.loss = check_scalar_param(loss, "loss", [StrOptions({"ce", "dlr"}), callable],
-                                       caller)
-        self.random_start = random_start
-        self.l1_fraction = _check_l1_fraction(l1_fraction, threat, caller)
+        self._set_params(steps=steps, step_size=step_size, restarts=restarts, loss=loss,
+                         random_start=random_start, l1_fraction=l1_fraction)
+
+    @classmethod
+    def _check_norm_rules(cls, norm, params):
+        # Only the l_1 step has a sparsity: a value for another norm would be ignored.
+        if params.get("l1_fraction") is not None and norm != "l1":
+            raise ValueError(
+                f"l1_fraction is for norm='l1' only; {cls.__name__} has norm={norm!r}."
+            )
 
     def perturb(self, module, x, y, generator):
         """Adversarial points for one batch (see :meth:`Attack.perturb`)."""
@@ -102,53 +101,38 @@ class PGD(Attack):
         # the points still standing (each point's iterates are its own: same result).
         threat = self.threat
         alpha = step_length(threat.eps, self.steps, self.step_size)
+        fraction = L1_FRACTION if self.l1_fraction is None else self.l1_fraction
         bounds = threat.bounds_like(x)
         # The clean point is in the ball too: a misclassified one stays broken, so robust
-        # accuracy never exceeds clean accuracy.
+        # accuracy never exceeds clean accuracy. A point never broken keeps its
+        # highest-loss iterate.
         with torch.no_grad():
             logits = module(x)
         loss_fn = get_loss(self.loss, logits.shape[1], "PGD")
-        best = x.clone()
-        best_loss = loss_fn(logits, y)
-        fooled = margin_fooled(logits, y)
-
-        def record(rows, x_adv, logits, losses):
-            # First fooling iterate of each point, else its highest-loss one.
-            now_fooled = margin_fooled(logits, y[rows])
-            take = now_fooled | (losses > best_loss[rows])
-            best[rows[take]] = x_adv[take]
-            best_loss[rows[take]] = losses[take]
-            fooled[rows[now_fooled]] = True
-            return ~now_fooled
-
+        points = WorkingSet(x.clone(), ~margin_fooled(logits, y), score=loss_fn(logits, y))
         start = "uniform" if self.random_start else "none"
         for _ in range(self.restarts):
-            rows = (~fooled).nonzero().squeeze(1)
-            if rows.numel() == 0:
+            if not len(points):
                 break
             # The start is drawn for the whole batch, as the random stream expects.
-            x_adv = threat.start(x, start, generator)[rows]
-            x_rows, y_rows = x[rows], y[rows]
+            s = points.follow(x=x, y=y, x_adv=threat.start(x, start, generator))
             for _ in range(self.steps):
-                x_adv.requires_grad_(True)
+                x_adv = s.x_adv.requires_grad_(True)
                 with torch.enable_grad():
                     logits = module(x_adv)
-                    losses = loss_fn(logits, y_rows)
+                    losses = loss_fn(logits, s.y)
                     (grad,) = torch.autograd.grad(losses.sum(), x_adv)
                 x_adv = x_adv.detach()
-                keep = record(rows, x_adv, logits.detach(), losses.detach())
-                step = threat.direction(grad, x_adv, bounds, fraction=self.l1_fraction)
-                x_adv = threat.project(x_adv + alpha * step, x_rows, bounds)
-                if not bool(keep.all()):
-                    rows, x_adv = rows[keep], x_adv[keep]
-                    x_rows, y_rows = x_rows[keep], y_rows[keep]
-                    if rows.numel() == 0:
-                        break
-            if rows.numel():
+                step = threat.direction(grad, x_adv, bounds, fraction=fraction)
+                s.x_adv = threat.project(x_adv + alpha * step, s.x, bounds)
+                points.offer(x_adv, margin_fooled(logits, s.y), losses.detach())
+                if not len(points):
+                    break
+            if len(points):
                 with torch.no_grad():
-                    logits = module(x_adv)
-                    record(rows, x_adv, logits, loss_fn(logits, y_rows))
-        return best
+                    logits = module(s.x_adv)
+                points.offer(s.x_adv, margin_fooled(logits, s.y), loss_fn(logits, s.y))
+        return points.found
 
 
 class FGSM(PGD):
@@ -187,6 +171,10 @@ class FGSM(PGD):
 
     name = "fgsm"
     schedule_params = ()
+    _parameter_constraints = {
+        key: kinds for key, kinds in PGD._parameter_constraints.items()
+        if key not in PGD.schedule_params
+    }
 
     def __init__(self, threat, *, random_start=False, **kwargs):
         eps = getattr(threat, "eps", 0.0)  # a wrong threat is refused by Attack

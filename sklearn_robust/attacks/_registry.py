@@ -1,34 +1,43 @@
 """Attacks by name, as the scorers and the command line ask for them."""
 
-from __future__ import annotations
-
-from functools import partial
-
-from ._apgd import APGD
-from ._apgd_targeted import APGDTargeted
+from ._apgd import APGD, APGDTargeted
 from ._auto import AutoAttack
 from ._fab import FAB, FABTargeted
 from ._pgd import FGSM, PGD
 from ._square import Square
 
 
-def _preset(cls, **defaults):
-    # A factory with fixed defaults that still says what the attack needs and accepts.
-    factory = partial(cls, **defaults)
-    factory.uses_gradients = cls.uses_gradients
-    factory.schedule_params = cls.schedule_params
-    return factory
+class _Preset:
+    """An attack class with defaults of its own, that still says what it needs and accepts."""
+
+    def __init__(self, cls, **defaults):
+        self.cls, self.defaults = cls, defaults
+        self.uses_gradients = cls.uses_gradients
+        self.schedule_params = cls.schedule_params
+
+    def __call__(self, threat, **kwargs):
+        return self.cls(threat, **{**self.defaults, **kwargs})
+
+    def check_params(self, norm, params):
+        """The class's :meth:`~sklearn_robust.attacks.Attack.check_params`, the preset's
+        defaults included."""
+        self.cls.check_params(norm, {**self.defaults, **params})
+
+    def __repr__(self):
+        defaults = "".join(f", {key}={value!r}" for key, value in self.defaults.items())
+        return f"{self.cls.__name__}(threat{defaults}, ...)"
 
 
 #: The attacks by name: ``name -> factory(threat, **kwargs)``, as accepted by the
 #: ``attack=`` argument of the scorers. Every factory has the attributes
 #: ``uses_gradients`` (False: a black box) and ``schedule_params`` (the keywords among
-#: ``'steps'``, ``'step_size'``, ``'restarts'`` it accepts).
+#: ``'steps'``, ``'step_size'``, ``'restarts'`` it accepts), and the method
+#: ``check_params(norm, params)`` (see :meth:`Attack.check_params`).
 ATTACKS = {
     "pgd": PGD,
     "fgsm": FGSM,
-    "apgd-ce": _preset(APGD, loss="ce"),
-    "apgd-dlr": _preset(APGD, loss="dlr"),
+    "apgd-ce": _Preset(APGD, loss="ce"),
+    "apgd-dlr": _Preset(APGD, loss="dlr"),
     "apgd-t": APGDTargeted,
     "fab": FAB,
     "fab-t": FABTargeted,

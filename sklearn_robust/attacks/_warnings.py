@@ -4,8 +4,6 @@ An attack call opens a :func:`warning_scope`; a cascade's stages run inside the 
 scope, so a fallback announced by a stage is announced once per cascade call too.
 """
 
-from __future__ import annotations
-
 import warnings
 from contextlib import contextmanager
 from contextvars import ContextVar

@@ -1,14 +1,17 @@
 """The ``attack`` argument of the metrics: names, classes, instances, or a list of them.
 
-Everything is checked when the plan is made, before any model is touched: the names, the
-schedule settings each attack class accepts (its ``schedule_params``), the instances'
-threat models. A list becomes a :class:`~sklearn_robust.attacks.Cascade`: the worst case
-per point over the attacks, each run on the points the previous ones left standing.
+Everything is checked once, when the plan is made, before any model is touched: the
+names, the schedule settings each attack class accepts (its ``schedule_params``), the
+arguments of each attack to build (by its class's ``check_params``, without building
+it), the instances' threat models. The attacks are built once, when the bounds are
+known, without checking their arguments again (scikit-learn's
+``skip_parameter_validation``). A list becomes a
+:class:`~sklearn_robust.attacks.Cascade`: the worst case per point over the attacks,
+each run on the points the previous ones left standing.
 """
 
-from __future__ import annotations
-
 import numpy as np
+from sklearn import config_context
 
 from ..attacks import ATTACKS, Attack, Cascade
 from ..bridge import ESTIMATOR_BOUNDS
@@ -55,6 +58,7 @@ class _Stage:
                 )
         self.uses_gradients = getattr(self.factory, "uses_gradients", True)
         self.kwargs = {**common, **settings, **(attack_params or {})}
+        self.factory.check_params(norm, self.kwargs)
 
     def build(self, threat):
         if self.instance is not None:
@@ -106,18 +110,23 @@ class AttackPlan:
                     "attack by name or class."
                 )
         self.uses_gradients = any(stage.uses_gradients for stage in self.stages)
-        self.build(None)  # the constructors validate their own arguments, now
 
     def build(self, bounds):
-        """The attack (a Cascade for a list) on the ball with these raw-space bounds."""
+        """The attack (a Cascade for a list) on the ball with these raw-space bounds.
+
+        Its arguments were checked when the plan was made: the constructors skip their
+        checks.
+        """
         threat = ThreatModel(eps=self.eps, norm=self.norm, bounds=bounds)
-        attacks = [stage.build(threat) for stage in self.stages]
-        if not self.is_list:
-            return attacks[0]
-        # The same attack twice (other settings, say) gets a numbered name: 'pgd', 'pgd-2'.
-        named, seen = [], {}
-        for attack in attacks:
-            seen[attack.name] = seen.get(attack.name, 0) + 1
-            suffix = f"-{seen[attack.name]}" if seen[attack.name] > 1 else ""
-            named.append((f"{attack.name}{suffix}", attack))
-        return Cascade(threat, named, **self.common)
+        with config_context(skip_parameter_validation=True):
+            attacks = [stage.build(threat) for stage in self.stages]
+            if not self.is_list:
+                return attacks[0]
+            # The same attack twice (other settings, say) gets a numbered name: 'pgd',
+            # 'pgd-2'.
+            named, seen = [], {}
+            for attack in attacks:
+                seen[attack.name] = seen.get(attack.name, 0) + 1
+                suffix = f"-{seen[attack.name]}" if seen[attack.name] > 1 else ""
+                named.append((f"{attack.name}{suffix}", attack))
+            return Cascade(threat, named, **self.common)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 from sklearn.utils import column_or_1d
@@ -42,20 +40,21 @@ def _check_label_types(y, classes):
 
 def _plan(caller, *, eps, norm, attack, steps, step_size, restarts, bounds, attack_params,
           batch_size, random_state, verbose, **flags):
-    """Validate every argument but the data; returns ``(eps, AttackPlan)``."""
+    """Validate every argument but the data, once; returns ``(eps, AttackPlan)``.
+
+    The plan checks the attacks' arguments without building them; ``plan.build`` builds
+    them once, when the bounds are known.
+    """
     settings = {"steps": steps, "step_size": step_size, "restarts": restarts}
     check_params(caller, {"eps": eps, "norm": norm, **settings, "bounds": bounds,
                           "attack_params": attack_params, "batch_size": batch_size,
                           "random_state": random_state, "verbose": verbose, **flags},
                  _CONSTRAINTS)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the real build, if any, warns once
-        plan = AttackPlan(
-            attack, eps=float(eps), norm=norm, bounds=bounds, attack_params=attack_params,
-            settings={key: settings[key] for key in SCHEDULE if settings[key] is not None},
-            common={"batch_size": batch_size, "random_state": random_state,
-                    "verbose": verbose},
-        )
+    plan = AttackPlan(
+        attack, eps=float(eps), norm=norm, bounds=bounds, attack_params=attack_params,
+        settings={key: settings[key] for key in SCHEDULE if settings[key] is not None},
+        common={"batch_size": batch_size, "random_state": random_state, "verbose": verbose},
+    )
     return float(eps), plan
 
 

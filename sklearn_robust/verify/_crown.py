@@ -24,8 +24,10 @@ from ._layers import Affine, ReLU
 
 __all__ = ["backward", "relaxations", "spec_bounds"]
 
-#: Elements of the largest (N, rows, width) tensor one backward pass holds.
-BUDGET = 2**23
+#: Elements of the largest (N, rows, width) tensor one backward pass holds: 8 MiB of
+#: float64, under glibc's mmap threshold, so temporaries are reused rather than mapped
+#: and faulted in afresh (64 MiB chunks spent half of full CROWN's time in the kernel).
+BUDGET = 2**20
 #: Stands for -inf on a max pool's padding where arithmetic must stay finite.
 _FLOOR = -1e300
 
@@ -48,13 +50,20 @@ class ReLURelaxation:
         self.lower_slope = torch.where(self.unstable, (hi > -lo).to(lo.dtype), active)
 
     def backward(self, a, const, alpha=None):
-        neg = a.clamp_max(0)
         lower = self.lower_slope[:, None, :]
         if alpha is not None:
             lower = torch.where(self.unstable[:, None, :], alpha, lower)
-        const = const + torch.bmm(neg, self.upper_offset[:, :, None]).squeeze(-1)
-        # pos * lower + neg * upper, with pos = a - neg
-        return a * lower + neg * (self.upper_slope[:, None, :] - lower), const
+        out = a * lower
+        # pos * lower + neg * upper (pos = a - neg): the slopes differ only on unstable
+        # units, so the sign-dependent part runs over the batch's unstable columns only
+        cols = self.unstable.any(dim=0).nonzero().squeeze(1)
+        if cols.numel() == 0:
+            return out, const
+        neg = a[:, :, cols].clamp_max(0)
+        gap = self.upper_slope[:, None, cols] - lower[:, :, cols]
+        out[:, :, cols] += neg * gap
+        const = const + torch.bmm(neg, self.upper_offset[:, cols, None]).squeeze(-1)
+        return out, const
 
 
 class MaxPoolRelaxation:
@@ -82,10 +91,10 @@ class MaxPoolRelaxation:
         n, rows, _ = a.shape
         pos, neg = a.clamp_min(0), a.clamp_max(0)
         out = a.new_zeros((n, rows, self.layer.in_features))
-        out = out.scatter_add(2, self.chosen[:, None, :].expand(n, rows, -1), pos)
+        out.scatter_add_(2, self.chosen[:, None, :].expand(n, rows, -1), pos)
         values = (neg[..., None] * self.slope[:, None]).reshape(n, rows, -1)
         index = self.layer.safe_index.reshape(1, 1, -1).expand(n, rows, -1)
-        out = out.scatter_add(2, index, values)
+        out.scatter_add_(2, index, values)
         return out, const + torch.einsum("nrd,nd->nr", neg, self.offset)
 
 
@@ -122,7 +131,7 @@ def spec_bounds(layers, stop, spec, offset, relaxed, input_set, *, upper=True):
     n = input_set.x.shape[0]
     if spec.dim() == 2:
         spec, offset = spec.expand(n, -1, -1), offset.expand(n, -1)
-    widest = max([spec.shape[2]] + [_width(layer) for layer in layers[:stop]])
+    widest = _widest(layers, stop, spec.shape[2])
     step = max(1, BUDGET // (n * widest * (2 if upper else 1)))
     lowers, uppers = [], []
     for start in range(0, spec.shape[1], step):
@@ -141,8 +150,11 @@ def spec_bounds(layers, stop, spec, offset, relaxed, input_set, *, upper=True):
     return lower, (torch.cat(uppers, dim=1) if upper else None)
 
 
-def _width(layer):
-    return 0 if isinstance(layer, ReLU) else max(layer.in_features, layer.out_features)
+def _widest(layers, stop, width):
+    """The widest row a backward pass from ``layers[stop]`` (rows of ``width``) holds."""
+    return max([width] + [0 if isinstance(layer, ReLU)
+                          else max(layer.in_features, layer.out_features)
+                          for layer in layers[:stop]])
 
 
 def relaxations(layers, input_set, ibp_inputs, *, tighten=True, repropagate=True):
@@ -190,16 +202,31 @@ def tightened(layers, k, mask, lo, hi, relaxed, input_set):
     order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)[:, :rows]
     index = torch.where(torch.arange(rows, device=lo.device) < counts[:, None], order,
                         order[:, :1])  # (N, rows): the units, the first one repeated
-    previous = layers[k - 1]
-    if isinstance(previous, Affine):
-        spec, offset, stop = previous.weight[index], previous.bias[index], k - 1
-    else:
-        spec = torch.nn.functional.one_hot(index, lo.shape[1]).to(lo.dtype)
-        offset, stop = torch.zeros(index.shape, dtype=lo.dtype, device=lo.device), k
-    lower, upper = spec_bounds(layers, stop, spec, offset, relaxed, input_set)
-    lo = lo.scatter_reduce(1, index, lower, "amax")
-    hi = hi.scatter_reduce(1, index, upper, "amin")
+    previous, n = layers[k - 1], lo.shape[0]
+    step = max(1, BUDGET // (2 * n * _widest(layers, k, lo.shape[1])))
+    lowers, uppers = [], []
+    for start in range(0, rows, step):  # the previous layer's rows, a chunk at a time
+        part = index[:, start:start + step]
+        if isinstance(previous, Affine):
+            spec, offset, stop = _rows_of(previous, part), previous.bias[part], k - 1
+        else:
+            spec = torch.nn.functional.one_hot(part, lo.shape[1]).to(lo.dtype)
+            offset, stop = torch.zeros(part.shape, dtype=lo.dtype, device=lo.device), k
+        lower, upper = spec_bounds(layers, stop, spec, offset, relaxed, input_set)
+        lowers.append(lower)
+        uppers.append(upper)
+    lo = lo.scatter_reduce(1, index, torch.cat(lowers, dim=1), "amax")
+    hi = hi.scatter_reduce(1, index, torch.cat(uppers, dim=1), "amin")
     return lo, hi
+
+
+def _rows_of(layer, index):
+    """Rows ``index`` (``(N, R)``) of an affine layer's matrix, ``(N, R, in)``; a native
+    convolution gives them by its transpose, without its dense matrix."""
+    if layer.native and layer._weight is None:
+        one_hot = torch.nn.functional.one_hot(index, layer.out_features)
+        return layer.backward(one_hot.to(layer.bias.dtype))
+    return layer.weight[index]
 
 
 def _rows_to_tighten(layer, lo, hi, relu_after=False):

@@ -21,8 +21,8 @@ from ..utils import Interval, check_eps, check_norm, check_scalar_param, frozen
 from ._crown import backward, margin_spec, relaxations
 from ._ibp import interval_bounds, interval_margins, nonlinear_inputs
 from ._inputs import InputSet, box_side
-from ._layers import Affine, MaxPool
-from ._network import _LINEAR_POOLS, MAX_DENSE, _convert, _leaves, forward_layers, layers_out
+from ._layers import Affine, MaxPool, check_dense_size
+from ._network import _LINEAR_POOLS, _convert, _leaves, forward_layers, layers_out
 
 __all__ = ["LiveMap", "training_margin_bounds"]
 
@@ -62,9 +62,7 @@ class LiveMap(Affine):
     def weight(self):
         """The dense ``(out, in)`` matrix (differentiable), built on first use."""
         if self._weight is None:
-            if self._in * self._out > MAX_DENSE:
-                raise ValueError(f"a {self.kind} layer's dense matrix ({self._out} x "
-                                 f"{self._in}) is too large; use the l_inf or l_2 norm.")
+            check_dense_size(self._out, self._in, f"a {self.kind} layer (l_1 ball)")
             eye = torch.eye(self._in, dtype=self.bias.dtype, device=self.bias.device)
             self._weight = self._rows(self._apply, eye, self._w, self.in_shape).T
         return self._weight

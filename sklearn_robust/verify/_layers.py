@@ -12,13 +12,24 @@ import math
 import torch
 from torch.nn import functional as F
 
-__all__ = ["Affine", "MaxPool", "ReLU", "merged", "native_conv"]
+__all__ = ["MAX_DENSE", "Affine", "MaxPool", "ReLU", "check_dense_size", "merged", "native_conv"]
 
 #: A convolution runs as a convolution, its dense matrix built only when asked, when
 #: that matrix has more than this many times as many entries as the convolution has
 #: multiply-adds per sample: float64 convolutions on CPU cost 2-5 times a dense
 #: product per multiply-add (measured on the 8x8 and 4x4 layers of SmallCNN).
 NATIVE_RATIO = 4
+#: Largest dense matrix built for a convolution or pooling layer (float64 entries): IBP
+#: and CROWN-IBP never build one for a native convolution, full CROWN and the MILP may.
+MAX_DENSE = 2**28
+
+
+def check_dense_size(n_out, n_in, name):
+    """Refuse to build an ``(n_out, n_in)`` dense matrix above :data:`MAX_DENSE`."""
+    if n_in * n_out > MAX_DENSE:
+        raise ValueError(f"{name}: its dense matrix ({n_out} x {n_in}) is too large to "
+                         f"build here; use smaller inputs or a smaller network, or a "
+                         f"method that runs convolutions natively (IBP, CROWN-IBP).")
 
 
 def native_conv(conv):
@@ -79,6 +90,8 @@ class Affine:
             if self.diagonal is not None:
                 self._weight = torch.diag(self.diagonal)
             else:  # the images of the basis vectors, as columns
+                check_dense_size(self.out_features, self.in_features,
+                                 f"a {self.kind} layer")
                 eye = torch.eye(self.in_features, dtype=self.bias.dtype,
                                 device=self.bias.device)
                 self._weight = _conv(self.conv, eye, self.conv["weight"]).T.contiguous()

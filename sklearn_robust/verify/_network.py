@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._layers import Affine, MaxPool, ReLU, merged, native_conv
+from ._layers import Affine, MaxPool, ReLU, check_dense_size, merged, native_conv
 from ._trace import chain_of
 
 __all__ = ["dense_layers", "network_layers"]
@@ -30,8 +30,6 @@ _SUPPORTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, n
 _SUPPORTED_NAMES = ("Linear, Conv1d, Conv2d, BatchNorm1d, BatchNorm2d (eval mode), ReLU, "
                     "MaxPool2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, Flatten, Unflatten, "
                     "Identity, Dropout (identity in eval mode), nn.Sequential")
-#: Largest dense matrix built for a convolution or pooling layer (float64 entries).
-MAX_DENSE = 2**28
 
 
 def network_layers(module, sample_shape, *, check=True):
@@ -215,16 +213,9 @@ def _basis_image(function, shape, name, f64):
     """The matrix of a linear ``function`` on inputs of ``shape``: images of the basis."""
     n_in = math.prod(shape)
     out = function(torch.zeros((1, *shape), **f64)).shape[1:]
-    _check_dense_size(shape, out, name)
+    check_dense_size(math.prod(out), n_in, name)
     basis = torch.eye(n_in, **f64).reshape(n_in, *shape)
     return function(basis).reshape(n_in, -1).T.contiguous(), tuple(out)
-
-
-def _check_dense_size(shape, out, name):
-    n_in, n_out = math.prod(shape), math.prod(out)
-    if n_in * n_out > MAX_DENSE:
-        raise ValueError(f"{name}: its dense matrix ({n_out} x {n_in}) is too "
-                         f"large to verify here; use smaller inputs or a smaller network.")
 
 
 def _conv(leaf, shape, name, f64):
@@ -238,7 +229,6 @@ def _conv(leaf, shape, name, f64):
     bias = leaf.bias.detach().to(**f64) if leaf.bias is not None else None
     zero = torch.zeros((1, *shape), **f64)
     out_shape = tuple(leaf._conv_forward(zero, weight, None).shape[1:])
-    _check_dense_size(shape, out_shape, name)  # full CROWN and the MILP build it
     offset = (leaf._conv_forward(zero, weight, bias).reshape(-1) if bias is not None
               else torch.zeros(math.prod(out_shape), **f64))
     terms = math.prod(weight.shape[1:]) + 2

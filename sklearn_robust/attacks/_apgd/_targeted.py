@@ -1,30 +1,10 @@
 """APGD-T (Croce & Hein 2020): APGD on the targeted DLR loss, one run per target class."""
 
-from __future__ import annotations
-
-import torch
-
-from ..utils import check_int
-from ._apgd import APGD
-from ._docs import docs
-from ._losses import LOSSES, dlr_targeted, resolve_loss
-
-
-class _TargetedLoss:
-    """Targeted DLR towards per-point targets; follows APGD's working set via ``subset``."""
-
-    def __init__(self, target):
-        self.target = target
-
-    def __call__(self, logits, y):
-        return dlr_targeted(logits, y, self.target)
-
-    def subset(self, keep):
-        return _TargetedLoss(self.target[keep])
-
-    @staticmethod
-    def side_by_side(losses):
-        return _TargetedLoss(torch.cat([loss.target for loss in losses]))
+from ...utils import POSITIVE_INT
+from .._docs import docs
+from .._losses import LOSSES, dlr_targeted, resolve_loss
+from .._parallel import target_runs
+from ._attack import APGD
 
 
 @docs
@@ -80,13 +60,16 @@ class APGDTargeted(APGD):
     """
 
     name = "apgd-t"
+    _parameter_constraints = {
+        **{key: kinds for key, kinds in APGD._parameter_constraints.items() if key != "loss"},
+        "n_target_classes": POSITIVE_INT,
+    }
 
     def __init__(self, threat, *, n_target_classes=9, steps=100, restarts=1, rho=0.75,
                  momentum=0.75, **kwargs):
         super().__init__(threat, loss="dlr", steps=steps, restarts=restarts, rho=rho,
                          momentum=momentum, **kwargs)
-        self.n_target_classes = check_int(n_target_classes, "n_target_classes",
-                                          type(self).__name__)
+        self._set_params(n_target_classes=n_target_classes)
         self.name = "apgd-t"
 
     def __repr__(self):
@@ -94,16 +77,8 @@ class APGDTargeted(APGD):
                 f"n_target_classes={self.n_target_classes})")
 
     def _runs(self, logits, y):
-        n_classes = logits.shape[1]
-        loss = resolve_loss("dlr-targeted", n_classes, "APGD-T")
+        """Targeted DLR and ``restarts`` runs per target class (or the fallback's runs)."""
+        loss = resolve_loss("dlr-targeted", logits.shape[1], "APGD-T")
         if loss != "dlr-targeted":  # too few classes: the untargeted fallback
-            loss_fn = LOSSES[loss]
-            return [lambda idx: loss_fn] * self.restarts
-        n_targets = min(self.n_target_classes, n_classes - 1)
-        others = logits.scatter(1, y[:, None], -float("inf"))
-        targets = others.argsort(dim=1, descending=True)[:, :n_targets]
-
-        def targeted(rank):
-            return lambda idx: _TargetedLoss(targets[idx, rank])
-
-        return [targeted(rank) for rank in range(n_targets) for _ in range(self.restarts)]
+            return LOSSES[loss], [None] * self.restarts
+        return dlr_targeted, target_runs(logits, y, self.n_target_classes, self.restarts)

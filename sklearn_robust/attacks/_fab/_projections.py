@@ -1,9 +1,11 @@
-"""The smallest step onto a hyperplane inside a box, in the l_inf, l_2 and l_1 norms (FAB's core).
+"""FAB's geometry, one projection object per norm: the least-norm step onto a hyperplane
+inside the box, the distance to a hyperplane and the direction of a random restart.
 
 For points ``x`` (rows), hyperplanes ``b + <w, delta> = 0`` and the box
-``low <= x + delta <= high``, :func:`boundary_step` returns the ``delta`` of least norm.
-Both norms reduce to one monotone equation: with ``r = |b|`` and ``w`` turned towards
-the hyperplane, the reachable value of ``<w, delta>`` at level ``tau`` is
+``low <= x + delta <= high``, :meth:`BoxProjection.onto_hyperplane` (and
+:func:`boundary_step`) returns the ``delta`` of least norm. l_inf and l_2 reduce to one
+monotone equation: with ``r = |b|`` and ``w`` turned towards the hyperplane, the
+reachable value of ``<w, delta>`` at level ``tau`` is
 ``g(tau) = sum_j c_j min(tau, beta_j)`` (l_inf: ``c = |w|``, ``beta`` the room to the
 box; l_2: ``c = w^2``, ``beta = room / |w|``, from the KKT conditions
 ``delta = clip(tau w)``). ``g`` is piecewise linear, increasing and concave, so
@@ -20,8 +22,6 @@ l_1 is a fractional knapsack: a unit of l_1 spent on coordinate ``j`` buys ``|w_
 ``r`` is reached, the last one partly (exact; with ties any split is optimal). A
 hyperplane the box cannot reach gets the box's farthest corner towards it.
 """
-
-from __future__ import annotations
 
 import torch
 
@@ -94,6 +94,81 @@ def _knapsack(size, room, r):
     return torch.zeros_like(amount).scatter(1, order, amount)
 
 
+class BoxProjection:
+    """FAB's geometry in one norm: hyperplanes, the box, and random restarts.
+
+    Attributes
+    ----------
+    dual : float
+        The exponent of the dual norm, in which the distance to a hyperplane
+        ``b + <w, delta> = 0`` is ``|b| / ||w||_dual``.
+    """
+
+    dual = 2
+
+    def distance(self, b, w):
+        """Distance of each point to its hyperplane ``b + <w, delta> = 0`` (no box).
+
+        ``b`` of shape ``(N, ...)`` and ``w`` of shape ``(N, ..., D)``: one hyperplane
+        per entry of ``b``.
+        """
+        return b.abs() / (w.norm(p=self.dual, dim=-1) + 1e-12)
+
+    def onto_hyperplane(self, x, w, b, low, high):
+        """Least-norm ``delta`` with ``b + <w, delta> = 0`` and ``low <= x + delta <= high``.
+
+        See :func:`boundary_step`.
+        """
+        toward = w * torch.sign(-b)[:, None]  # <toward, delta> must reach r = |b|
+        up = toward > 0
+        room_up = (high - x) if high is not None else torch.full_like(x, _FAR)
+        room_down = (x - low) if low is not None else torch.full_like(x, _FAR)
+        room = torch.where(up, room_up, room_down).clamp(0, _FAR)
+        return self._least_norm(toward, toward.abs(), room, b.abs())
+
+    def random_direction(self, x, generator):
+        """Noise of ``x``'s shape whose direction is uniform (Gaussian)."""
+        return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+    def _least_norm(self, toward, size, room, r):
+        # l_2: delta = clip(tau w), with the level tau of the module docstring.
+        beta = torch.where(size > 0, room / size.clamp_min(1e-30), torch.zeros_like(room))
+        tau = _solve_level(size * size, beta.clamp(max=_FAR), r)
+        return toward * torch.minimum(tau[:, None], beta)
+
+
+class LinfProjection(BoxProjection):
+    """l_inf: every coordinate moves by the same level, capped by the box."""
+
+    dual = 1
+
+    def random_direction(self, x, generator):
+        """Uniform noise in ``[-1, 1]``."""
+        noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return 2 * noise - 1
+
+    def _least_norm(self, toward, size, room, r):
+        tau = _solve_level(size, room, r)
+        return torch.sign(toward) * torch.minimum(tau[:, None], room)
+
+
+class L2Projection(BoxProjection):
+    """l_2: the step along ``w``, clipped coordinates redistributed (KKT)."""
+
+
+class L1Projection(BoxProjection):
+    """l_1: a fractional knapsack, the coordinates of largest ``|w_j|`` first."""
+
+    dual = float("inf")
+
+    def _least_norm(self, toward, size, room, r):
+        return torch.sign(toward) * _knapsack(size, room, r)
+
+
+#: The projection of each norm.
+PROJECTIONS = {"linf": LinfProjection(), "l2": L2Projection(), "l1": L1Projection()}
+
+
 def boundary_step(x, w, b, low, high, norm):
     """Least-norm ``delta`` with ``b + <w, delta> = 0`` and ``low <= x + delta <= high``.
 
@@ -115,7 +190,7 @@ def boundary_step(x, w, b, low, high, norm):
     Examples
     --------
     >>> import torch
-    >>> from sklearn_robust.attacks._boundary import boundary_step
+    >>> from sklearn_robust.attacks._fab._projections import boundary_step
     >>> x, w, b = torch.zeros(1, 2), torch.tensor([[1.0, 3.0]]), torch.tensor([-2.0])
     >>> boundary_step(x, w, b, None, None, "linf")  # |delta_j| = 2 / ||w||_1
     tensor([[0.5000, 0.5000]])
@@ -126,18 +201,4 @@ def boundary_step(x, w, b, low, high, norm):
     >>> boundary_step(x, w, b, None, None, "l1")  # one coordinate, the largest |w_j|
     tensor([[0.0000, 0.6667]])
     """
-    toward = w * torch.sign(-b)[:, None]  # <toward, delta> must reach r = |b|
-    r = b.abs()
-    up = toward > 0
-    room_up = (high - x) if high is not None else torch.full_like(x, _FAR)
-    room_down = (x - low) if low is not None else torch.full_like(x, _FAR)
-    room = torch.where(up, room_up, room_down).clamp(0, _FAR)
-    size = toward.abs()
-    if norm == "l1":
-        return torch.sign(toward) * _knapsack(size, room, r)
-    if norm == "linf":
-        tau = _solve_level(size, room, r)
-        return torch.sign(toward) * torch.minimum(tau[:, None], room)
-    beta = torch.where(size > 0, room / size.clamp_min(1e-30), torch.zeros_like(room))
-    tau = _solve_level(size * size, beta.clamp(max=_FAR), r)
-    return toward * torch.minimum(tau[:, None], beta)
+    return PROJECTIONS[norm].onto_hyperplane(x, w, b, low, high)

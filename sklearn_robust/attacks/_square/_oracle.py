@@ -1,15 +1,16 @@
 """Square Attack's view of one batch: samples as images, queries, bounds, random draws.
 
+The search keeps each point as a row of ``c * h * w`` values (``image_shape`` says how
+they form an image); the model and the bounds see them in the caller's layout.
+
 Square runs thousands of iterations on small batches, so its cost is the number of tensor
 operations per iteration and the share of the image each one reads: a proposal changes
 only the cells of its windows, listed by :class:`WindowCells` (built once per side).
 """
 
-from __future__ import annotations
-
 import torch
 
-from ._losses import margin
+from .._losses import margin
 
 
 def _image_shape(sample_shape):
@@ -78,7 +79,7 @@ class Oracle:
         return self.threat.clamp(flat, self.bounds).reshape(z.shape)
 
     def query(self, z, labels):
-        """Margins and misclassification of images ``z``: one query per image."""
+        """Margins and misclassification of the points ``z`` (rows): one query each."""
         scores = self.module(z.reshape(-1, *self.sample_shape)).float()
         return margin(scores, labels), scores.argmax(dim=1) != labels
 
@@ -98,18 +99,3 @@ class Oracle:
         """``b`` uniform random window positions (flat indices, see :class:`WindowCells`)."""
         return torch.randint(0, windows.n_positions, (b,), generator=self.generator,
                              device=self.device)
-
-    def start(self, x, y, initial):
-        """Query the clean images, then ``x + initial(n)`` for the ``n`` not misclassified.
-
-        Returns the images, the best points so far, their margins and which are fooled.
-        """
-        x_img = x.reshape(-1, *self.image_shape)
-        x_best = x_img.clone()
-        m_best, fooled = self.query(x_img, y)
-        idx = (~fooled).nonzero().squeeze(1)
-        if idx.numel():
-            x_init = self.clamp(x_img[idx] + initial(idx.numel()))
-            m_init, hit = self.query(x_init, y[idx])
-            x_best[idx], m_best[idx], fooled[idx] = x_init, m_init, hit
-        return x_img, x_best, m_best, fooled

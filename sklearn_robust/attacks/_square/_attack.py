@@ -3,27 +3,20 @@
 Random search over perturbations that are constant on small squares, accepted when they
 lower the margin of the true class. It queries the model's scores only and never takes a
 gradient, so it is not fooled by gradient masking: when it breaks points that the
-gradient attacks could not, the gradient attacks were misled.
+gradient attacks could not, the gradient attacks were misled. The search is one loop;
+the norm is a proposal object (``_proposals.py``).
 """
-
-from __future__ import annotations
-
-import math
-from functools import partial
 
 import torch
 
-from ..utils import check_fraction, check_int, check_scalar_param
-from ._base import Attack
-from ._docs import docs
-from ._square_l1 import search_l1
-from ._square_l2 import search_l2
-from ._square_oracle import Oracle
+from ...utils import FRACTION, POSITIVE_INT
+from .._base import Attack, WorkingSet
+from .._docs import docs
+from ._oracle import Oracle
+from ._proposals import PROPOSALS
 
 # Iterations (out of a 10000-query budget) after which the square's area is halved.
 _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
-# Fresh signs drawn for a proposal that would not change the point (reference: unbounded).
-_MAX_RESAMPLE = 10
 
 
 @docs
@@ -100,14 +93,18 @@ class Square(Attack):
     name = "square"
     uses_gradients = False
     schedule_params = ()
+    _parameter_constraints = {
+        **Attack._parameter_constraints,
+        "n_queries": POSITIVE_INT,
+        "p_init": FRACTION,
+        "rescale_schedule": ["boolean"],
+    }
 
     def __init__(self, threat, *, n_queries=5000, p_init=0.8, rescale_schedule=True,
                  **kwargs):
         super().__init__(threat, **kwargs)
-        self.n_queries = check_int(n_queries, "n_queries", "Square")
-        self.p_init = check_fraction(p_init, "p_init", "Square")
-        self.rescale_schedule = check_scalar_param(rescale_schedule, "rescale_schedule",
-                                                   ["boolean"], "Square")
+        self._set_params(n_queries=n_queries, p_init=p_init,
+                         rescale_schedule=rescale_schedule)
 
     def __repr__(self):
         return f"{type(self).__name__}(threat={self.threat!r}, n_queries={self.n_queries})"
@@ -135,91 +132,39 @@ class Square(Attack):
             scaled = int(iteration / self.n_queries * 10000)
         return self.p_init / 2 ** sum(scaled > t for t in _HALVINGS)
 
-    @staticmethod
-    def _window_sides(p, height, width):
-        if height == 1:  # rows: an interval of about p * width features
-            return 1, min(max(round(p * width), 1), max(width - 1, 1))
-        side = round(math.sqrt(p * height * width))
-        side = min(max(side, 1), max(min(height, width) - 1, 1))
-        return side, side
-
     def perturb(self, module, x, y, generator):
         """Adversarial points for one batch (see :meth:`Attack.perturb`); no gradients."""
         oracle = Oracle(self.threat, module, x, generator)
+        proposals = PROPOSALS[self.threat.norm](self.threat, oracle)
         # Forward passes only: inference mode skips autograd's bookkeeping on every
         # operation; the clone hands back an ordinary tensor.
         with torch.inference_mode():
-            search = {"linf": self._search, "l2": partial(search_l2, self),
-                      "l1": partial(search_l1, self)}[self.threat.norm]
-            x_adv = search(oracle, x, y)
+            x_adv = self._search(oracle, proposals, x, y)
         return x_adv.clone()
 
-    def _search(self, oracle, x, y):
-        eps = self.threat.eps
-        c, h, w = oracle.image_shape
-
-        # Initialisation: vertical stripes of +-eps, one sign per channel and column.
-        x_img, x_best, m_best, fooled = oracle.start(
-            x, y, lambda n: eps * oracle.signs((n, c, 1, w)))
-        # Every pixel of a standing point sits on a face of the ball clamped to the bounds,
-        # ``up`` (+eps) or ``down`` (-eps); where the bounds leave less than 1e-7 of room
-        # (the reference's test of an unchanged pixel) it is pinned to ``down``. A proposal
-        # differs from the point only inside its window, so each iteration reads and
-        # writes the window's cells (``side**2`` per channel), never the whole image.
-        up, down = oracle.clamp(x_img + eps).flatten(1), oracle.clamp(x_img - eps).flatten(1)
-        movable = up - down >= 1e-7
-        standing = (~fooled).nonzero().squeeze(1)
-        best = torch.where(movable, x_best.flatten(1), down)[standing]
-        up, down, movable = up[standing], down[standing], movable[standing]
-        m_standing, y_standing = m_best[standing], y[standing]
-
+    def _search(self, oracle, proposals, x, y):
+        """The random search: a candidate per standing point and iteration, kept when it
+        lowers the point's margin; a point leaves once misclassified."""
+        x_rows = x.reshape(x.shape[0], -1)
+        _, broken = oracle.query(x_rows, y)
+        points = WorkingSet(x_rows.clone(), ~broken)
+        if not len(points):
+            return proposals.finish(points.found, x)
+        s = points.follow(x=x_rows, y=y)
+        x_init = proposals.initial(s.x)  # the start, always taken
+        s.margin, hit = oracle.query(x_init, s.y)
+        proposals.start(s, x_init)
+        points.update(x_init)
+        points.offer(x_init, hit)
         for iteration in range(1, self.n_queries):
-            b = standing.numel()
-            if b == 0:
+            if not len(points):
                 break
-            cells = oracle.window_cells(*self._window_sides(self.p_schedule(iteration), h, w))
-            where = cells.indices(oracle.positions(b, cells))  # (b, c * side_h * side_w)
-            old, hi, lo = best.gather(1, where), up.gather(1, where), down.gather(1, where)
-            free = movable.gather(1, where)
-            # A sign changes a channel when some movable cell of its window is on the
-            # other face.
-            can_up = ((old < hi) & free).view(b, c, -1).any(dim=2)
-            can_down = ((old > lo) & free).view(b, c, -1).any(dim=2)
-            sign_up = self._signs(oracle, can_up, can_down)  # (b, c)
-            take_up = sign_up[:, :, None].expand(b, c, cells.per_channel).reshape(b, -1) & free
-            new = torch.where(take_up, hi, lo)
-            best.scatter_(1, where, new)  # the proposals, queried in place
-            m_new, hit = oracle.query(best, y_standing)
-            accept = (m_new < m_standing) | hit
-            best.scatter_(1, where, torch.where(accept[:, None], new, old))
-            m_standing = torch.where(accept, m_new, m_standing)
-            if bool(hit.any()):
-                x_best[standing[hit]] = best[hit].view(-1, c, h, w)
-                rest = ~hit
-                standing, m_standing, y_standing, best, up, down, movable = (
-                    t[rest] for t in (standing, m_standing, y_standing, best, up, down, movable)
-                )
-        x_best[standing] = best.view(-1, c, h, w)
-        return x_best.reshape(x.shape)
-
-    @staticmethod
-    def _signs(oracle, can_up, can_down):
-        """One sign per channel and point (True: up) whose proposal changes the point.
-
-        The paper's code redraws a point's signs until its window changes. One channel:
-        a fair coin among the changing signs (a coin too if both or neither change),
-        exactly where redrawing ends. Several: ``1 + _MAX_RESAMPLE`` draws at once, each
-        point taking its first changing one (its last if none changes), as drawing in
-        turn would, without a loop.
-        """
-        b, c = can_up.shape
-        if c == 1:
-            coin = torch.randint(0, 2, (b, 1), generator=oracle.generator,
-                                 device=oracle.device).bool()
-            return torch.where(can_up == can_down, coin, can_up)
-        draws = torch.randint(0, 2, (b, 1 + _MAX_RESAMPLE, c),
-                              generator=oracle.generator, device=oracle.device).bool()
-        changes = torch.where(draws, can_up[:, None], can_down[:, None]).any(dim=2)
-        changes[:, -1] = True
-        first = changes.byte().argmax(dim=1)  # argmax returns the first maximum
-        return draws[torch.arange(b, device=oracle.device), first]  # (b, c)
+            candidate, change = proposals.propose(s, self.p_schedule(iteration))
+            margin, hit = oracle.query(candidate, s.y)
+            accepted = (margin < s.margin) | hit
+            proposals.accept(s, candidate, change, accepted)
+            s.margin = torch.where(accepted, margin, s.margin)
+            points.offer(s.best, hit)
+        if len(points):
+            points.update(s.best)
+        return proposals.finish(points.found, x)

@@ -3,25 +3,19 @@
 A minimum-norm attack: it walks to the decision boundary of the classifier linearised at
 the current iterate, biased towards the original point, and steps back once it is
 adversarial, so it finds adversarial points close to ``x``. Here a point counts as broken
-as soon as an adversarial point within ``eps`` is found, and then leaves the search.
+as soon as an adversarial point within ``eps`` is found, and then leaves the search. The
+norm is a projection object (``_projections.py``): the distance to a linearised
+boundary, the least-norm step onto it inside the box, the random restart's direction.
 """
-
-from __future__ import annotations
 
 import torch
 
-from ..utils import check_fraction, check_int, check_positive, per_sample
-from ._base import Attack
-from ._boundary import boundary_step
-from ._checks import check_gradient_rows, input_gradient
-from ._docs import docs
-from ._parallel import run_groups, sample_numel
-
-
-def _top_other_classes(logits, y, n):
-    """The ``n`` classes other than ``y`` with the highest logits, best first."""
-    others = logits.scatter(1, y[:, None], -float("inf"))
-    return others.argsort(dim=1, descending=True)[:, :n]
+from ...utils import FRACTION, POSITIVE, POSITIVE_INT, per_sample
+from .._base import Attack, WorkingSet
+from .._checks import check_gradient_rows, input_gradient
+from .._docs import docs
+from .._parallel import sample_numel, side_by_side, target_runs
+from ._projections import PROJECTIONS
 
 
 @docs
@@ -32,7 +26,7 @@ class FAB(Attack):
     ``s`` whose linearised boundary ``f_s - f_y = 0`` is closest (in the dual norm of the
     gradient difference). It then computes the least-norm steps ``delta_i`` from ``x_i``
     and ``delta_o`` from the original ``x`` onto that hyperplane inside the input box
-    (an exact projection, see ``_boundary.boundary_step``), and moves to the box-clipped
+    (an exact projection, see ``_projections.py``), and moves to the box-clipped
     ``(1 - a)(x_i + eta delta_i) + a(x + eta delta_o)`` with
     ``a = min(||delta_i|| / (||delta_i|| + ||delta_o||), alpha_max)``: a step biased
     towards ``x``, which keeps the found points close to it. An adversarial iterate is
@@ -90,16 +84,24 @@ class FAB(Attack):
 
     name = "fab"
     schedule_params = ("steps", "restarts")
+    _parameter_constraints = {
+        **Attack._parameter_constraints,
+        "steps": POSITIVE_INT,
+        "restarts": POSITIVE_INT,
+        "alpha_max": FRACTION,
+        "eta": POSITIVE,
+        "beta": FRACTION,
+    }
 
     def __init__(self, threat, *, steps=100, restarts=1, alpha_max=0.1, eta=1.05, beta=0.9,
                  **kwargs):
         super().__init__(threat, **kwargs)
-        caller = type(self).__name__
-        self.steps = check_int(steps, "steps", caller)
-        self.restarts = check_int(restarts, "restarts", caller)
-        self.alpha_max = check_fraction(alpha_max, "alpha_max", caller)
-        self.eta = check_positive(eta, "eta", caller)
-        self.beta = check_fraction(beta, "beta", caller)
+        self._set_params(steps=steps, restarts=restarts, alpha_max=alpha_max, eta=eta,
+                         beta=beta)
+
+    def _runs(self, logits, y):
+        """One run per restart; ``None`` is the untargeted run (closest boundary)."""
+        return [None] * self.restarts
 
     def perturb(self, module, x, y, generator):
         """Adversarial points for one batch (see :meth:`Attack.perturb`).
@@ -109,36 +111,30 @@ class FAB(Attack):
         a point keeps the closest adversarial point of all its runs. As in AutoAttack,
         only restarts after the first start at random (``min(best, eps) / 2`` away).
         """
+        eps = self.threat.eps
         with torch.no_grad():
             logits = module(x)
-        best = x.clone()
-        best_dist = torch.full((x.shape[0],), float("inf"), dtype=x.dtype, device=x.device)
-        standing = logits.argmax(dim=1) == y  # misclassified points are left as they are
         runs = self._runs(logits, y)
         weight = logits.shape[1] if runs[0] is None else 1  # untargeted: a gradient per class
-        open_ = standing & (best_dist > self.threat.eps)
-        for group in run_groups(len(runs), int(open_.sum()), sample_numel(x), weight):
-            rows = (standing & (best_dist > self.threat.eps)).nonzero().squeeze(1)
-            if rows.numel() == 0:
-                break
-            copies = rows.repeat(len(group))
-            target = None if runs[0] is None else torch.cat([runs[r][rows] for r in group])
+        # The score is minus the distance of the closest adversarial point found.
+        far = torch.full((x.shape[0],), -float("inf"), dtype=x.dtype, device=x.device)
+        points = WorkingSet(x.clone(), logits.argmax(dim=1) == y, score=far)
+        for group, rows, copies, target in side_by_side(points, runs, sample_numel(x), weight):
             radius = None
             if any(r % self.restarts for r in group):
-                start = best_dist[rows].clamp(max=self.threat.eps) / 2
+                start = (-points.score[rows]).clamp(max=eps) / 2
                 radius = torch.cat([start if r % self.restarts else torch.zeros_like(start)
                                     for r in group])
-            x_adv, dist = self._run(module, x[copies], y[copies], target, radius, generator)
-            for j in range(len(group)):
-                part = slice(j * rows.numel(), (j + 1) * rows.numel())
-                better = dist[part] < best_dist[rows]
-                best[rows[better]] = x_adv[part][better]
-                best_dist[rows[better]] = dist[part][better]
-        return self.threat.project(best, x)
-
-    def _runs(self, logits, y):
-        # One run per restart; ``None`` is the untargeted run (closest boundary).
-        return [None] * self.restarts
+            found, dist = self._run(module, x[copies], y[copies], target, radius, generator)
+            # The closest point of the group's runs (the first of equals, as in turn).
+            closest, best = found.chunk(len(group)), dist.chunk(len(group))
+            found, dist = closest[0], best[0]
+            for other, other_dist in zip(closest[1:], best[1:], strict=True):
+                closer = other_dist < dist
+                found = torch.where(per_sample(closer, found), other, found)
+                dist = torch.where(closer, other_dist, dist)
+            points.offer(found, dist <= eps, -dist)
+        return self.threat.project(points.found, x)
 
     def _boundary(self, module, x, y, target, check):
         """Value and input gradient of ``f_s - f_y`` at ``x``, ``s`` the chosen class."""
@@ -160,8 +156,7 @@ class FAB(Attack):
         rows = torch.arange(x.shape[0], device=x.device)
         diffs = logits.detach() - z_y.detach()[:, None]
         grad_diffs = grads - grads[rows, y][:, None]
-        dual = {"linf": 1, "l2": 2, "l1": float("inf")}[self.threat.norm]  # the dual norm
-        dist = diffs.abs() / (grad_diffs.flatten(2).norm(p=dual, dim=2) + 1e-12)
+        dist = PROJECTIONS[self.threat.norm].distance(diffs, grad_diffs.flatten(2))
         dist.scatter_(1, y[:, None], float("inf"))
         s = dist.argmin(dim=1)
         grad = grad_diffs[rows, s]
@@ -170,52 +165,49 @@ class FAB(Attack):
         return diffs.gather(1, s[:, None]).squeeze(1), grad
 
     def _run(self, module, x, y, target, radius, generator):
-        """One FAB run. Returns the closest adversarial points found and their distances."""
+        """One FAB run (or several side by side, each row its own).
+
+        Returns the closest adversarial point found for each row (the row itself when
+        none was found) and its distance (``inf``).
+        """
         threat = self.threat
+        projection = PROJECTIONS[threat.norm]
         bounds = threat.bounds_like(x)
         low, high = (None, None) if bounds is None else bounds
         low_f = None if low is None else low.expand_as(x[:1]).flatten(1)
         high_f = None if high is None else high.expand_as(x[:1]).flatten(1)
-        x_cur = x.clone() if radius is None else self._random_start(x, radius, generator)
-        best = x.clone()
-        best_dist = torch.full((x.shape[0],), float("inf"), dtype=x.dtype, device=x.device)
-        act = torch.arange(x.shape[0], device=x.device)  # points not broken within eps
+        x_start = x.clone() if radius is None else self._random_start(x, radius, generator)
+        far = torch.full((x.shape[0],), -float("inf"), dtype=x.dtype, device=x.device)
+        points = WorkingSet(x.clone(), torch.ones_like(y, dtype=torch.bool), score=far)
+        s = points.follow(x=x, y=y, target=target, x_cur=x_start)
         for k in range(self.steps):
-            x_act, y_act = x[act], y[act]
-            t_act = None if target is None else target[act]
-            value, w = self._boundary(module, x_cur, y_act, t_act, check=k == 0)
+            value, w = self._boundary(module, s.x_cur, s.y, s.target, check=k == 0)
             w = w.flatten(1)
-            b_orig = value + (w * (x_act - x_cur).flatten(1)).sum(dim=1)
-            steps = boundary_step(torch.cat([x_cur.flatten(1), x_act.flatten(1)]),
-                                  torch.cat([w, w]), torch.cat([value, b_orig]),
-                                  low_f, high_f, threat.norm).view(2, *x_cur.shape)
+            # The steps onto the linearised boundary from the iterate and from x.
+            b_orig = value + (w * (s.x - s.x_cur).flatten(1)).sum(dim=1)
+            steps = projection.onto_hyperplane(
+                torch.cat([s.x_cur.flatten(1), s.x.flatten(1)]), torch.cat([w, w]),
+                torch.cat([value, b_orig]), low_f, high_f).view(2, *s.x_cur.shape)
             d_cur, d_orig = threat.norms(steps[0]), threat.norms(steps[1])
             a = (d_cur / (d_cur + d_orig).clamp_min(1e-12)).clamp(0, self.alpha_max)
-            a = per_sample(a, x_cur)
-            x_cur = threat.clamp((1 - a) * (x_cur + self.eta * steps[0])
-                                 + a * (x_act + self.eta * steps[1]), bounds)
+            a = per_sample(a, s.x_cur)
+            x_cur = threat.clamp((1 - a) * (s.x_cur + self.eta * steps[0])
+                                 + a * (s.x + self.eta * steps[1]), bounds)
             with torch.no_grad():
-                adversarial = module(x_cur).argmax(dim=1) != y_act
-            dist = threat.distance(x_cur, x_act)
-            closer = adversarial & (dist < best_dist[act])
-            best[act[closer]] = x_cur[closer]
-            best_dist[act[closer]] = dist[closer]
+                adversarial = module(x_cur).argmax(dim=1) != s.y
+            dist = threat.distance(x_cur, s.x)
+            # An adversarial iterate steps back towards x, to look for a closer one.
             back = per_sample(adversarial, x_cur)
-            x_cur = torch.where(back, x_act + self.beta * (x_cur - x_act), x_cur)
-            keep = best_dist[act] > threat.eps
-            if not bool(keep.all()):
-                act, x_cur = act[keep], x_cur[keep]
-                if act.numel() == 0:
-                    break
-        return best, best_dist
+            s.x_cur = torch.where(back, s.x + self.beta * (x_cur - s.x), x_cur)
+            score = torch.where(adversarial, -dist, torch.full_like(dist, -float("inf")))
+            points.offer(x_cur, adversarial & (dist <= threat.eps), score)
+            if not len(points):
+                break
+        return points.found, -points.score
 
     def _random_start(self, x, radius, generator):
         # A random direction scaled to norm ``radius`` (``min(best, eps) / 2``).
-        if self.threat.norm == "linf":
-            noise = 2 * torch.rand(x.shape, generator=generator, device=x.device,
-                                   dtype=x.dtype) - 1
-        else:
-            noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        noise = PROJECTIONS[self.threat.norm].random_direction(x, generator)
         noise = noise / per_sample(self.threat.norms(noise).clamp_min(1e-12), x)
         return self.threat.clamp(x + per_sample(radius, x) * noise)
 
@@ -269,17 +261,19 @@ class FABTargeted(FAB):
     """
 
     name = "fab-t"
+    _parameter_constraints = {
+        **FAB._parameter_constraints,
+        "n_target_classes": POSITIVE_INT,
+    }
 
     def __init__(self, threat, *, n_target_classes=9, steps=100, restarts=1, **kwargs):
         super().__init__(threat, steps=steps, restarts=restarts, **kwargs)
-        self.n_target_classes = check_int(n_target_classes, "n_target_classes",
-                                          type(self).__name__)
+        self._set_params(n_target_classes=n_target_classes)
 
     def __repr__(self):
         return (f"{type(self).__name__}(threat={self.threat!r}, "
                 f"n_target_classes={self.n_target_classes})")
 
     def _runs(self, logits, y):
-        n_targets = min(self.n_target_classes, logits.shape[1] - 1)
-        targets = _top_other_classes(logits, y, n_targets)
-        return [targets[:, rank] for rank in range(n_targets) for _ in range(self.restarts)]
+        """``restarts`` runs per target class."""
+        return target_runs(logits, y, self.n_target_classes, self.restarts)
