@@ -18,8 +18,6 @@ The point of the choice: MNIST's structure matters for nearest-neighbour search
 show it.
 """
 
-from __future__ import annotations
-
 import math
 
 import numpy as np

@@ -25,8 +25,6 @@ Run:  python benchmarks/bench_attacks.py [--workload digits mnist] [--repeats 3]
       [--quick]
 """
 
-from __future__ import annotations
-
 import argparse
 import platform
 import statistics

@@ -24,8 +24,6 @@ Run:  python benchmarks/bench_autoattack.py [--data digits mnist] [--n 200]
       [--norm linf l2] [--model natural at] [--threads 1] [--stages]
 """
 
-from __future__ import annotations
-
 import argparse
 import time
 import warnings

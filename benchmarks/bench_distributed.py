@@ -23,8 +23,6 @@ Run:  python benchmarks/bench_distributed.py [--epochs 2] [--repeats 1]
       [--workloads digits mnist] [--smoke]   (--quick is the same as --smoke)
 """
 
-from __future__ import annotations
-
 import argparse
 import contextlib
 import io

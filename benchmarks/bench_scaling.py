@@ -13,8 +13,6 @@ time with samples; a least-squares line in log-log coordinates gives the exponen
 Medians over repeats. Run:  python benchmarks/bench_scaling.py [--repeats 2] [--quick]
 """
 
-from __future__ import annotations
-
 import argparse
 import statistics
 import sys

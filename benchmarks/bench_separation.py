@@ -24,8 +24,6 @@ Run:  python benchmarks/bench_separation.py [--sizes 5000 20000 60000] [--repeat
       [--ref-full-max 20000] [--quick]
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 import os

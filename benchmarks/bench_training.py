@@ -33,8 +33,6 @@ Run:  python benchmarks/bench_training.py [--workload digits|mnist|synthetic28] 
       [--repeats 3] [--methods natural trades score at ibp crown-ibp] [--no-art]
 """
 
-from __future__ import annotations
-
 import argparse
 import contextlib
 import io

@@ -18,8 +18,6 @@ Run:  python benchmarks/bench_verify.py [--points 200] [--nets mlp cnn] [--quick
       [--threads 1] [--only exact bounds smoothing]
 """
 
-from __future__ import annotations
-
 import argparse
 import platform
 import time

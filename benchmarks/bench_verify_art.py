@@ -24,8 +24,6 @@ certifies that CROWN does not, and every point any verifier certifies that AutoA
 Run:  python benchmarks/bench_verify_art.py [--points 100] [--threads 1] [--quick]
 """
 
-from __future__ import annotations
-
 import argparse
 import logging
 import time

@@ -8,8 +8,6 @@ Each benchmark runs in its own process, with ``OMP_NUM_THREADS`` set to ``--thre
 references always get the same threads. Output is also appended to ``--log``.
 """
 
-from __future__ import annotations
-
 import argparse
 import os
 import subprocess

@@ -18,8 +18,6 @@ Run::
 Measured output and where the exact method reaches its limits: :doc:`/verification`.
 """
 
-from __future__ import annotations
-
 import argparse
 import time
 

@@ -5,8 +5,6 @@ problem this module names into its one-line error; here are the command's own op
 their checks, the measurement and its table.
 """
 
-from __future__ import annotations
-
 METHODS = ("ibp", "crown", "exact", "smoothing")
 #: The options that only one method takes (another would ignore them): flag -> method.
 METHOD_OPTIONS = {"time_limit": "exact", "intermediate": "crown", "alpha_steps": "crown",

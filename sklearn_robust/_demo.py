@@ -1,7 +1,5 @@
 """The main job: natural, AT, TRADES and SCORE on digits, one table of measured figures."""
 
-from __future__ import annotations
-
 import time
 
 import numpy as np

@@ -1,7 +1,5 @@
 """skorch callbacks: robustness measured during training, and training-recipe pieces."""
 
-from __future__ import annotations
-
 import inspect
 from numbers import Real
 

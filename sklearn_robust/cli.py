@@ -5,8 +5,6 @@ COMMAND --help`` lists their options); ``sklearn-robust --version`` prints the v
 sklearn-robust, torch, skorch and scikit-learn.
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 import math

@@ -1,7 +1,5 @@
 """Bundled data sets shaped the way robust-training experiments use them."""
 
-from __future__ import annotations
-
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split

@@ -36,8 +36,6 @@ Examples
 True
 """
 
-from __future__ import annotations
-
 import json
 import warnings
 

@@ -1,8 +1,6 @@
 """Training recipes: estimators configured with the schedule, averaging and augmentation
 that reach the best robust accuracy we measured (``docs/recipe.md``)."""
 
-from __future__ import annotations
-
 from numbers import Real
 
 import torch

@@ -3,7 +3,8 @@
 Data flows one way: utils -> threat -> attacks / objectives -> estimators -> bridge ->
 metrics -> callbacks / plotting -> recipes -> CLI. A module imports only from its own
 package or from a lower layer, never a private name (or a private module) of another
-package, and no module is much over 400 lines.
+package, and no module is much over 400 lines. scikit-learn's private modules (its parameter
+validation) are imported in one module only, ``utils/_validation.py``.
 """
 
 import ast
@@ -27,6 +28,8 @@ LAYERS = {
     "__main__": 9, "__init__": 9,
 }
 MAX_LINES = 400
+#: The one module that may import scikit-learn's private code (``_param_validation``).
+SKLEARN_PRIVATE = Path("utils/_validation.py")
 
 
 def modules():
@@ -90,3 +93,29 @@ def test_imports_flow_down_and_stay_public(path):
 def test_modules_are_small(path):
     n_lines = len(path.read_text().splitlines())
     assert n_lines <= MAX_LINES, f"{path.relative_to(PACKAGE)} has {n_lines} lines"
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_scikit_learns_private_modules_are_imported_once(path):
+    if path.relative_to(PACKAGE) == SKLEARN_PRIVATE:
+        return
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = ([node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                 else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+        for name in names:
+            parts = name.split(".")
+            assert not (parts[0] == "sklearn" and any(p.startswith("_") for p in parts)), (
+                f"{path.relative_to(PACKAGE)} imports {name}: import it from "
+                f"sklearn_robust.utils ({SKLEARN_PRIVATE})"
+            )
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*/__init__.py")),
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_public_all_re_exports_the_private_utils(path):
+    tree = ast.parse(path.read_text())
+    public = {elt.value for node in tree.body if isinstance(node, ast.Assign)
+              and any(getattr(t, "id", None) == "__all__" for t in node.targets)
+              for elt in node.value.elts}
+    from_utils = {name for room, _, names in imports(path) if room == "utils" for name in names}
+    assert room(path) == "utils" or not public & from_utils, sorted(public & from_utils)

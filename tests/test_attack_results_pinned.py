@@ -11,8 +11,6 @@ A failure names the case, the robust count and the mask hash it got: a change th
 meant to change results updates the table below, and says so.
 """
 
-from __future__ import annotations
-
 import hashlib
 import warnings
 

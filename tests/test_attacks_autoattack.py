@@ -6,13 +6,12 @@ here: the exact boundary projection, strength on a natural digits model, the mod
 alone under l_2, the l_2 black-box stage of 'auto', and each check's warning.
 """
 
-from __future__ import annotations
-
 import warnings
 
 import numpy as np
 import pytest
 import torch
+from scipy import optimize
 from test_attacks import small_mlp, toy_data
 from torch import nn
 
@@ -42,7 +41,6 @@ def messages(record):
 # ---------------------------------------------------------------------------- projection
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_boundary_step_is_the_least_norm_point_on_the_plane_in_the_box(norm):
-    optimize = pytest.importorskip("scipy.optimize")
     gen = torch.Generator().manual_seed(0)
     d = 5
     for _ in range(40):

@@ -1,7 +1,5 @@
 """Runs side by side in one batch (APGD-T's and FAB-T's targets) give the runs' results."""
 
-from __future__ import annotations
-
 import pytest
 import torch
 from torch import nn

@@ -27,6 +27,7 @@ def test_training_benchmark_smoke():
     assert all(ours > 0 and ref > 0 for _, ours, ref, _ in rows)
 
 
+@pytest.mark.slow  # bench_training's loop runs fast in test_training_benchmark_smoke
 def test_training_benchmark_certified_smoke():
     """IBP and CROWN-IBP against the plain loops; main first checks the reference's bounds,
     loss and gradients against the library's on one batch (AssertionError if not)."""
@@ -76,11 +77,31 @@ def test_autoattack_benchmark_on_real_mnist_matches_torchattacks():
     assert abs(ours - ta) <= 0.05  # one point of 20
 
 
+@pytest.mark.slow  # four measured child processes; test_separation_benchmark_child is fast
 def test_separation_benchmark_smoke():
     rows = load("bench_separation").main(["--quick"])
     assert [r["n"] for r in rows] == [600, 1500]
     assert all(r["exact"] for r in rows)  # identical per-point distances to sklearn's
     assert all(r["ours_peak"] > 0 and r["ref_peak"] > 0 for r in rows)
+
+
+def test_separation_benchmark_child(tmp_path, capsys):
+    """One measured run of each side, in this process: the same per-point distances."""
+    bench = load("bench_separation")
+    X, y = load("_workloads").mnist_like(300, seed=0)
+    data, labels = tmp_path / "X.npy", tmp_path / "y.npy"
+    np.save(data, X.reshape(len(X), -1))
+    np.save(labels, y)
+    distances = {}
+    for side in ("ours", "ref"):
+        out = tmp_path / f"{side}.npy"
+        bench.main(["--child", side, "--data", str(data), "--labels", str(labels),
+                    "--out", str(out)])
+        distances[side] = np.load(out)
+        line = capsys.readouterr().out.strip().splitlines()[-1]
+        assert '"queries": 300' in line and '"peak"' in line
+    assert distances["ours"].shape == (300,) and (distances["ours"] > 0).all()
+    np.testing.assert_array_equal(distances["ours"], distances["ref"])
 
 
 def test_scaling_benchmark_smoke():
@@ -107,6 +128,24 @@ def test_workloads_are_image_like():
     assert Xd.shape == (30, 1, 8, 8) and len(yd) == 30
 
 
+def test_run_all_runs_each_script_and_stops_at_a_failure(tmp_path, monkeypatch, capsys):
+    run_all = load("run_all")
+    (tmp_path / "bench_ok.py").write_text("print('measured 1.0 s')\n")
+    (tmp_path / "bench_fails.py").write_text("import sys\nprint('half')\nsys.exit(3)\n")
+    monkeypatch.setattr(run_all, "HERE", tmp_path)
+    monkeypatch.setattr(run_all, "QUICK", [["bench_ok.py", "--quick"], ["bench_fails.py"]])
+    assert run_all.main(["--quick", "--only", "bench_ok"]) == 0
+    out = capsys.readouterr().out
+    assert "$ python benchmarks/bench_ok.py --quick" in out and "measured 1.0 s" in out
+    assert "load before" in out and "load after" in out and "bench_fails" not in out
+    log = tmp_path / "run.log"
+    assert run_all.main(["--quick", "--log", str(log)]) == 3
+    out = capsys.readouterr().out
+    assert "# FAILED with exit code 3" in out and out.rstrip().endswith("3")
+    assert log.read_text() == out  # the log gets every line printed
+
+
+@pytest.mark.slow  # a real benchmark in a child process; the runner is tested just above
 def test_run_all_runs_a_quick_benchmark(capsys):
     run_all = load("run_all")
     assert run_all.main(["--quick", "--only", "bench_scaling"]) == 0
@@ -141,7 +180,6 @@ def test_verification_benchmark_smoke():
 
 
 def test_verification_against_art_smoke():
-    pytest.importorskip("art")
     rows = load("bench_verify_art").main(["--quick", "--no-attack"])
     assert rows
     for row in rows:

@@ -52,7 +52,11 @@ def broken_points(model, X, y, eps, norm="linf"):
     return np.asarray(model.predict(X_adv)) != y
 
 
-@pytest.mark.parametrize("eps", [0.02, pytest.param(0.1, marks=pytest.mark.slow)])
+# Slow (the exact MILP on every point): the fast suite keeps IBP and CROWN against
+# AutoAttack here (test_other_norms_are_sound, test_images_through_the_default_cnn) and
+# the exact method's nesting, point by point, in test_sandwich.py.
+@pytest.mark.slow
+@pytest.mark.parametrize("eps", [0.02, 0.1])
 def test_no_certified_point_is_broken_and_the_methods_nest(cancer_pipe, eps):
     pipe, X, y = cancer_pipe
     broken = broken_points(pipe, X, y, eps)

@@ -40,7 +40,9 @@ def test_demo_cli_json_and_table(demo_rows, monkeypatch, capsys):
     assert calls[1]["max_epochs"] == 20 and calls[1]["progress"] is False
 
 
-@pytest.mark.parametrize("entry", [["-m", "sklearn_robust"], ["-m", "sklearn_robust.cli"]])
+# `python -m sklearn_robust` also runs (fast) in test_the_installed_command_prints_no_traceback.
+@pytest.mark.parametrize("entry", [pytest.param(["-m", "sklearn_robust"], marks=pytest.mark.slow),
+                                   ["-m", "sklearn_robust.cli"]])
 def test_help_from_the_module_entry_points(entry):
     result = subprocess.run([sys.executable, *entry, "demo", "--help"], capture_output=True,
                             text=True, check=True)
@@ -461,6 +463,7 @@ def test_version_prints_the_stack_and_needs_no_subcommand(capsys):
     assert "--version" in build_parser().format_help()
 
 
+@pytest.mark.slow  # two fresh interpreters; the same output in-process just above
 def test_version_from_the_installed_entry_points():
     from pathlib import Path
 

@@ -32,8 +32,6 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("accelerate")
-
 from sklearn_robust.estimators._distributed import SynchronisedView  # noqa: E402
 from sklearn_robust.estimators._seeding import rank_seed  # noqa: E402
 from sklearn_robust.metrics import (  # noqa: E402

@@ -22,8 +22,6 @@ A parameter validated nowhere in reach (one only passed on, like ``RobustScoring
 :data:`~sklearn_robust.utils.NORMS`, every ``start`` :data:`~sklearn_robust.threat.STARTS`.
 """
 
-from __future__ import annotations
-
 import ast
 import builtins
 import importlib
@@ -33,11 +31,10 @@ import textwrap
 from functools import cache
 
 import pytest
-from sklearn.utils._param_validation import Hidden, StrOptions
 from test_docstrings import PUBLIC_MODULES  # noqa: E402 (one list of the public modules)
 
 from sklearn_robust.threat import STARTS
-from sklearn_robust.utils import NORMS, check_norm
+from sklearn_robust.utils import NORMS, Hidden, StrOptions, check_norm
 
 #: What a parameter of this name accepts when nothing in reach declares it (it is passed
 #: on to a function or method that validates it): the package's declared set.
@@ -65,10 +62,7 @@ def public_callables():
     """``(label, obj, kind)`` for every public class, function and public method."""
     seen, found = set(), []
     for module_name in PUBLIC_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
+        module = importlib.import_module(module_name)
         for name in getattr(module, "__all__", ()):
             obj = getattr(module, name)
             if not (inspect.isclass(obj) or inspect.isfunction(obj)) or not _ours(obj):

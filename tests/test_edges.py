@@ -119,22 +119,6 @@ def test_baselines_are_attacked_in_the_data_bounds(flat, cls):
         est, X_test, bounds=(0.0, 1.0), **lipschitz)
 
 
-def test_natural_and_trades_share_the_default_box(flat):
-    X, y, _, _ = flat
-    kwargs = dict(max_epochs=1, random_state=0, module__hidden_units=(16,))
-    natural = NaturalClassifier(**kwargs).fit(X, y)
-    trades = TRADESClassifier(attack_steps=1, **kwargs).fit(X, y)
-    nb, tb = as_torch_classifier(natural).bounds, as_torch_classifier(trades).bounds
-    assert [float(b) for b in nb] == [float(b) for b in tb] == [0.0, 1.0]
-
-
-def test_explicitly_unbounded_estimator_stays_unbounded(flat):
-    X, y, _, _ = flat
-    est = TRADESClassifier(bounds=None, max_epochs=1, attack_steps=1, random_state=0,
-                           module__hidden_units=(16,)).fit(X, y)
-    assert as_torch_classifier(est).bounds is None
-
-
 # ---------------------------------------------------------------- 5. recipe + partial_fit
 def test_partial_fit_after_a_recipe_is_a_clear_error(images):
     X, y, _, _ = images

@@ -16,6 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from skorch.callbacks import Callback
 from skorch.dataset import ValidSplit
+from skorch.exceptions import SkorchAttributeError
 
 import sklearn_robust
 from sklearn_robust import (
@@ -30,7 +31,7 @@ from sklearn_robust import (
     TRADESClassifier,
 )
 from sklearn_robust.attacks import PGD
-from sklearn_robust.estimators import MLP, SmallCNN, resolve_device
+from sklearn_robust.estimators import MLP, SmallCNN
 from sklearn_robust.metrics import robust_accuracy_score
 
 ALL = [NaturalClassifier, ATClassifier, TRADESClassifier, SCOREClassifier]
@@ -195,6 +196,23 @@ def test_input_shape_must_match_features(small_digits):
         fast(NaturalClassifier, input_shape=(1, 7, 7)).fit(X, y)
 
 
+def test_module_and_criterion_instances_are_stored_as_given(small_digits):
+    """skorch refuses torch modules set outside initialize(), except while constructing."""
+    X, _, y, _ = small_digits
+    net = torch.nn.Sequential(torch.nn.Linear(64, 10))
+    loss = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    clf = fast(TRADESClassifier, module=net, criterion=loss)
+    assert clf.module is net and clf.criterion is loss
+    assert clf.get_params()["module"] is net
+    cloned = clone(clf)  # clone builds a new one through __init__, with deep copies
+    assert isinstance(cloned.module, torch.nn.Sequential) and cloned.module is not net
+    assert cloned.criterion.label_smoothing == 0.1 and not cloned.initialized_
+    cloned.fit(X, y)
+    assert cloned.module_ is cloned.module and cloned.criterion_ is cloned.criterion
+    with pytest.raises(SkorchAttributeError, match="outside of an initialize method"):
+        TRADESClassifier().set_params(module=torch.nn.Linear(64, 10))  # skorch's own rule
+
+
 def test_user_module_with_input_shape(small_digits):
     X, _, y, _ = small_digits
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
@@ -203,27 +221,13 @@ def test_user_module_with_input_shape(small_digits):
 
 
 # ---------------------------------------------------------------- devices
-def test_device_auto_resolves_to_cpu_without_cuda(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert resolve_device("auto") == "cpu"
-
-
-def test_device_auto_picks_cuda_when_available(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    assert resolve_device("auto") == "cuda"
-    assert resolve_device("cuda:1") == "cuda:1"
-    with pytest.raises(ValueError, match="only 2 CUDA"):
-        resolve_device("cuda:2")
-
-
 def test_cuda_requested_without_cuda_is_a_clear_error(monkeypatch, small_digits):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     X, _, y, _ = small_digits
     with pytest.raises(ValueError, match="CUDA is not available"):
         fast(NaturalClassifier, device="cuda").fit(X, y)
     with pytest.raises(ValueError, match="device must be"):
-        resolve_device("tpu")
+        fast(NaturalClassifier, device="tpu").fit(X, y)
 
 
 def test_device_auto_survives_fit_pickle_and_clone(small_digits):
@@ -305,7 +309,8 @@ def test_pandas_dataframe(small_digits):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
+# n_jobs=2 (worker processes): slow here; test_reliability.py compares n_jobs 1 and 2 fast.
+@pytest.mark.parametrize("n_jobs", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_grid_search_over_beta(n_jobs, small_digits):
     X, _, y, _ = small_digits
     search = GridSearchCV(
@@ -508,6 +513,7 @@ def test_predict_before_fit_raises_not_fitted():
 
 
 # ---------------------------------------------------------------- acceptance (reduced epochs)
+@pytest.mark.slow  # the CNN on all of digits; test_objectives.py checks it fast on an MLP
 def test_robust_training_beats_natural_under_pgd(digits_images):
     """TRADES and SCORE at reduced epochs: PGD-20 robust accuracy far above natural's."""
     X_train, X_test, y_train, y_test = digits_images

@@ -43,7 +43,7 @@ def test_yang_table_smoke(dataset, tmp_path, capsys):
     assert "test lipschitz" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("data", ["digits", "mnist"])
+@pytest.mark.parametrize("data", ["digits", pytest.param("mnist", marks=pytest.mark.slow)])
 def test_score_vs_trades_smoke(tmp_path, capsys, data):
     plot = tmp_path / "tradeoff.png"
     out = tmp_path / "table.md"
@@ -191,6 +191,7 @@ def test_mnist_trades_smoke_on_a_subset_with_one_cycle(tmp_path):
     assert 0 <= measured["auto"] <= measured["pgd_there"] + 1e-9 <= 100
 
 
+@pytest.mark.slow  # options reaching the saved model: fast in the weight-perturbation test
 def test_mnist_trades_cheaper_training_attack(tmp_path):
     """--attack-steps and --step-size set the training attack of the saved model."""
     saved = tmp_path / "trades-{beta}.srm"
@@ -268,7 +269,7 @@ def test_exact_breast_cancer_smoke(capsys):
 
 
 
-@pytest.mark.parametrize("data", ["digits", "mnist"])
+@pytest.mark.parametrize("data", ["digits", pytest.param("mnist", marks=pytest.mark.slow)])
 def test_certified_training_smoke(data, capsys):
     rows = _main("certified_training")(["--smoke", "--data", data])
     assert {row["method"] for row in rows} == {"IBP", "CROWN-IBP", "TRADES", "Natural"}

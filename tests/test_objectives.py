@@ -504,6 +504,7 @@ def natural_accuracies(small_split):
 
 
 @pytest.mark.parametrize("cls,params", [
+    (TRADESClassifier, dict(attack_steps=3)),
     (RSTClassifier, dict(attack_steps=3)),
     (GRClassifier, {}),
     (LLRClassifier, {}),
@@ -513,7 +514,7 @@ def natural_accuracies(small_split):
     (SCOREClassifier, dict(attack_steps=3, distance="l1")),
     (SCOREClassifier, dict(attack_steps=3, distance="l2")),
     (SCOREClassifier, dict(attack_steps=3, clip=0.01)),
-], ids=["RST", "GR", "LLR", "FastAT", "SCORE-kl", "SCORE-js", "SCORE-l1", "SCORE-l2",
+], ids=["TRADES", "RST", "GR", "LLR", "FastAT", "SCORE-kl", "SCORE-js", "SCORE-l1", "SCORE-l2",
         "SCORE-se-clip"])
 def test_beats_natural_under_pgd(cls, params, small_split, natural_accuracies):
     X_train, X_test, y_train, y_test = small_split

@@ -5,8 +5,6 @@ inputs; each must either work or raise a ``ValueError``/``TypeError`` that names
 and a failed ``fit`` must fail before training. Data and networks are tiny on purpose.
 """
 
-from __future__ import annotations
-
 import pickle
 import warnings
 
@@ -529,18 +527,38 @@ def test_separation_bad_parameters_and_shapes(tool):
             SEPARATION[tool](X[:, :3], y)
 
 
+def _numbers(tool, out):
+    """What a separation tool computed, as an array: its distances or its score."""
+    if tool == "r_separation(train)":
+        return np.asarray(out.train_train_distances)
+    if tool == "r_separation(test)":
+        return np.asarray(out.test_train_distances)
+    if tool == "RSeparation.fit":
+        return np.asarray(out.train_distances_)
+    return np.atleast_1d(np.asarray(out, dtype=np.float64))
+
+
 @pytest.mark.parametrize("tool", sorted(SEPARATION))
 def test_separation_edge_data_works(tool):
     X, y = make_data()
     reference = SEPARATION[tool](X, y, eps=0.05)
-    for Xc in (X.astype(np.float64), X.astype(np.float16), (X * 10).astype(np.int64)):
-        assert SEPARATION[tool](Xc, y) is not None
-    # eps = 0 is valid; one feature (on the train side) and one query point work
-    assert SEPARATION[tool](X, y, eps=0.0) is not None
-    if tool in _TRAIN_SIDE:
-        assert SEPARATION[tool](X[:, :1], y) is not None
-    else:
-        assert np.size(SEPARATION[tool](X[:1], y[:1])) >= 1
+    expected = _numbers(tool, SEPARATION[tool](X, y))
+    assert np.isfinite(expected).all()
+    # the same points as float64: the same numbers (float32 data is exact in float64)
+    np.testing.assert_allclose(_numbers(tool, SEPARATION[tool](X.astype(np.float64), y)),
+                               expected, rtol=1e-6)
+    for Xc in (X.astype(np.float16), (X * 10).astype(np.int64)):  # other values, same shape
+        got = _numbers(tool, SEPARATION[tool](Xc, y))
+        assert got.shape == expected.shape and np.isfinite(got).all()
+    # eps = 0 is valid and changes only what compares with 2 eps
+    np.testing.assert_array_equal(_numbers(tool, SEPARATION[tool](X, y, eps=0.0)).shape,
+                                  expected.shape)
+    if tool in _TRAIN_SIDE:  # one feature: distances along it alone, never larger
+        one = _numbers(tool, SEPARATION[tool](X[:, :1], y))
+        assert one.shape == expected.shape and (one <= expected + 1e-6).all()
+    elif tool != "RSeparation.score":  # one query point: its own row of the answer
+        np.testing.assert_allclose(_numbers(tool, SEPARATION[tool](X[:1], y[:1])),
+                                   expected[:1], rtol=1e-6)
     # labels unseen in training: every training point is "another class" (r_separation),
     # a prediction can never match them (score)
     if tool == "r_separation(test)":

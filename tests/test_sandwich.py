@@ -202,7 +202,7 @@ def test_display_draws_the_sandwich(report):
     assert labels == ["TRADES, attacked", "TRADES, certified (ibp)",
                       "TRADES, certified (crown)", "TRADES, certified (exact)",
                       "TRADES, robust accuracy interval"]
-    assert display.ax_.get_legend() is not None
+    assert [text.get_text() for text in display.ax_.get_legend().get_texts()] == labels
     buffer = io.BytesIO()
     display.figure_.savefig(buffer, format="png")
     assert buffer.getvalue()[:4] == b"\x89PNG"

@@ -10,6 +10,7 @@
 import warnings
 from types import SimpleNamespace
 
+import accelerate
 import joblib
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from skorch.callbacks import Callback
 from skorch.dataset import Dataset
+from skorch.hf import AccelerateMixin as SkorchAccelerateMixin
 
 from sklearn_robust import (
     ATClassifier,
@@ -31,6 +33,7 @@ from sklearn_robust import (
     TRADESClassifier,
 )
 from sklearn_robust.callbacks import RobustScoring
+from sklearn_robust.estimators import AccelerateMixin
 from sklearn_robust.metrics import make_robust_scorer
 
 ALL = [
@@ -60,7 +63,8 @@ def data(cancer_scaled):
 # ------------------------------------------------------------------ Dask
 @pytest.fixture(scope="module")
 def dask_client():
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # dashboard / port notices
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -78,6 +82,7 @@ def _scores(search):
     return {k: list(search.cv_results_[k]) for k in keys}
 
 
+@pytest.mark.slow  # test_randomized_search_on_dask_equals_serial checks the same, fast
 def test_grid_search_on_dask_equals_serial(data, dask_client):
     X, _, y, _ = data
     est = tiny(TRADESClassifier, max_epochs=1)
@@ -107,10 +112,6 @@ def test_randomized_search_on_dask_equals_serial(data, dask_client):
 
 
 # ------------------------------------------------------------------ Accelerate
-accelerate = pytest.importorskip("accelerate")
-from skorch.hf import AccelerateMixin as SkorchAccelerateMixin  # noqa: E402
-
-from sklearn_robust.estimators import AccelerateMixin  # noqa: E402
 
 
 def accelerated(cls):

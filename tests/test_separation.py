@@ -3,6 +3,7 @@
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -454,7 +455,6 @@ def test_transformer_score_certifies_with_margin():
 
 
 def test_transformer_flattens_images_and_keeps_feature_names():
-    pd = pytest.importorskip("pandas")
     X, y = load_digits(return_X_y=True)
     flat = RSeparation().fit(X[:300], y[:300])
     images = RSeparation().fit(X[:300].reshape(-1, 8, 8), y[:300])

@@ -1,5 +1,6 @@
 """scikit-learn's own estimator contract, run over every estimator."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_robust import (
@@ -30,7 +31,30 @@ ESTIMATORS = [
 # Every check passes: no expected failures are declared.
 EXPECTED_FAILED_CHECKS = {}
 
+# The checks sklearn repeats on read-only memory maps (check_classifiers_train,
+# check_estimators_pickle): the input handling they test is the base class's, shared by
+# every classifier, so the fast suite runs them for these two (one natural, one
+# adversarial) and `make test-all` for all.
+READ_ONLY_FAST = (NaturalClassifier, TRADESClassifier)
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
+
+def _marked_slow(checks):
+    """scikit-learn's own parametrisation, the other classifiers' read-only repeats slow."""
+    argnames, cases = checks.args
+    marked = []
+    for case in cases:
+        if not hasattr(case, "values"):  # a plain (estimator, check) pair
+            case = pytest.param(*case)
+        estimator, check = case.values
+        if (getattr(check, "keywords", {}).get("readonly_memmap")
+                and not isinstance(estimator, READ_ONLY_FAST)):
+            case = pytest.param(*case.values, marks=[*case.marks, pytest.mark.slow],
+                                id=case.id)
+        marked.append(case)
+    return pytest.mark.parametrize(argnames, marked, **checks.kwargs)
+
+
+@_marked_slow(parametrize_with_checks(
+    ESTIMATORS, expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS))
 def test_sklearn_compatible(estimator, check):
     check(estimator)

@@ -14,6 +14,7 @@ import pytest
 import torch
 from scipy.optimize import Bounds, milp
 
+from sklearn_robust import verify
 from sklearn_robust.verify._milp import exact_verify, exact_verify_batch, interval_bounds
 from sklearn_robust.verify._milp_encoding import Encoding
 
@@ -327,9 +328,6 @@ def test_preact_as_preactivation_bounds_gives_it():
 
 
 def test_crown_preact_gives_the_same_verdicts():
-    verify = pytest.importorskip("sklearn_robust.verify")
-    if not hasattr(verify, "preactivation_bounds"):
-        pytest.skip("sklearn_robust.verify has no preactivation_bounds")
     layers = rand_net([10, 16, 16, 3], 0)
     model = torch_net(layers, torch.float64)
     canonical = verify.network_layers(model, (10,))

@@ -1,7 +1,8 @@
 """Evaluation attacks: pure torch, sharing :class:`~sklearn_robust.ThreatModel`.
 
 Each attack is a small class called as ``attack(module, X, y)``; it returns points inside
-the threat model's ball and bounds and leaves the module as it was (see :func:`frozen`).
+the threat model's ball and bounds and leaves the module as it was (run in eval mode
+without parameter gradients, then restored).
 White box: :class:`FGSM`, :class:`PGD`, :class:`APGD`, :class:`APGDTargeted`, and the
 minimum-norm :class:`FAB` and :class:`FABTargeted`. Black box:
 :class:`Square`. The worst case over several: :class:`Cascade`, and its preset
@@ -9,7 +10,6 @@ minimum-norm :class:`FAB` and :class:`FABTargeted`. Black box:
 :class:`Attack` and writes :meth:`Attack.perturb` for one batch.
 """
 
-from ..utils import CallableModule, as_module, frozen, make_generator, module_device
 from ._apgd import APGD, APGDTargeted, apgd_checkpoints
 from ._auto import AutoAttack
 from ._base import Attack
@@ -26,7 +26,6 @@ __all__ = [
     "ATTACKS",
     "Attack",
     "AutoAttack",
-    "CallableModule",
     "Cascade",
     "FAB",
     "FABTargeted",
@@ -35,14 +34,10 @@ __all__ = [
     "PGD",
     "Square",
     "apgd_checkpoints",
-    "as_module",
     "cross_entropy",
     "dlr",
     "dlr_targeted",
-    "frozen",
     "make_attack",
-    "make_generator",
     "margin",
-    "module_device",
     "resolve_loss",
 ]

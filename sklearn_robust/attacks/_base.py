@@ -195,8 +195,8 @@ class Attack:
         """Adversarial points for one batch: the hook subclasses implement.
 
         Called by :meth:`__call__` (and by :class:`~sklearn_robust.attacks.Cascade` for
-        its stages) with the batch already on the module's device, inside
-        :func:`~sklearn_robust.attacks.frozen`. Draw every random number from
+        its stages) with the batch already on the module's device, the module frozen
+        (eval mode, parameters not requiring gradients). Draw every random number from
         ``generator``; never change ``module``.
 
         Parameters

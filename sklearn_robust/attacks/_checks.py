@@ -36,7 +36,7 @@ def check_model_outputs(attack, module, x):
     """Warn if ``module`` looks randomised, or (gradient attacks) outputs probabilities.
 
     Two forward passes on the first :data:`N_CHECKED` points of ``x``, inside the
-    attack's :func:`~sklearn_robust.attacks.frozen` block.
+    attack's frozen block (eval mode, no parameter gradients).
 
     Examples
     --------

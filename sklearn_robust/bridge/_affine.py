@@ -5,8 +5,6 @@ A scaler in front of a network is an increasing per-feature affine map (plus a c
 the adversary, reach the raw inputs the user gives to ``predict``.
 """
 
-from __future__ import annotations
-
 import numpy as np
 import torch
 from sklearn.pipeline import Pipeline

@@ -1,7 +1,5 @@
 """The ``bounds`` argument of the metrics: the valid input range, in raw input units."""
 
-from __future__ import annotations
-
 import numpy as np
 
 from ..utils import check_bounds, check_bounds_contain

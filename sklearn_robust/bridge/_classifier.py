@@ -7,8 +7,6 @@ affine maps, so ``eps`` is measured in raw input units. Anything else can only b
 not differentiated, which is enough for black-box attacks such as Square.
 """
 
-from __future__ import annotations
-
 import numpy as np
 import torch
 from sklearn.pipeline import Pipeline

@@ -1,7 +1,5 @@
 """Arrays handed back to an estimator in the format it was fitted or called with."""
 
-from __future__ import annotations
-
 import numpy as np
 
 

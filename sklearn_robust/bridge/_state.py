@@ -1,7 +1,5 @@
 """Leaving a scored estimator as it was found: module modes and the global random streams."""
 
-from __future__ import annotations
-
 from contextlib import contextmanager
 
 from sklearn.pipeline import Pipeline

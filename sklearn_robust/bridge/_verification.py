@@ -5,8 +5,6 @@ scalers run in float64 before the network and are folded in here as diagonal lin
 layers, so certificates are about the raw input space the user gives to ``predict``.
 """
 
-from __future__ import annotations
-
 import numpy as np
 import torch
 from torch import nn

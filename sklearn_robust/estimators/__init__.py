@@ -1,6 +1,5 @@
 """The estimators: thin skorch subclasses that choose a training objective."""
 
-from ..utils import resolve_device
 from ._accelerate import AccelerateMixin
 from ._adversarial import AdversarialNetClassifier, ThreatNetClassifier
 from ._base import RobustNetClassifier
@@ -34,5 +33,4 @@ __all__ = [
     "TRADESClassifier",
     "ThreatNetClassifier",
     "default_network",
-    "resolve_device",
 ]

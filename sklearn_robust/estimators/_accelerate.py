@@ -7,8 +7,6 @@ data-parallel fit needs after and between fits: it wraps the network again for
 estimator that every rank can use alone.
 """
 
-from __future__ import annotations
-
 import torch
 from skorch.hf import AccelerateMixin as SkorchAccelerateMixin
 
@@ -55,12 +53,13 @@ class AccelerateMixin(SkorchAccelerateMixin):
     >>> class AcceleratedTRADES(AccelerateMixin, TRADESClassifier):
     ...     pass
 
-    With ``accelerate`` installed (``pip install sklearn-robust[accelerate]``):
+    With ``accelerate`` installed (``pip install sklearn-robust[accelerate]``), it fits
+    as any classifier does (``tests/test_scaling.py`` trains every classifier this way)::
 
-    >>> from accelerate import Accelerator  # doctest: +SKIP
-    >>> clf = AcceleratedTRADES(accelerator=Accelerator(), device=None,
-    ...                         attack_steps=2)  # doctest: +SKIP
-    >>> clf.fit(X_train, y_train)  # doctest: +SKIP
+        from accelerate import Accelerator
+
+        clf = AcceleratedTRADES(accelerator=Accelerator(), device=None, attack_steps=2)
+        clf.fit(X_train, y_train)
     """
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):

@@ -1,7 +1,5 @@
 """The bases of the classifiers trained against a threat model."""
 
-from __future__ import annotations
-
 import numpy as np
 
 from ..objectives import SearchingObjective, WeightPerturbation

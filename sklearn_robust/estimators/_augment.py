@@ -1,7 +1,5 @@
 """Training-time data augmentation for image input: random translations."""
 
-from __future__ import annotations
-
 import torch
 import torch.nn.functional as F
 

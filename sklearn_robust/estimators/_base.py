@@ -138,12 +138,13 @@ class RobustNetClassifier(TrainingStepMixin, DataMixin, DeviceMixin, PrecisionMi
         precision=None,
         **kwargs,
     ):
-        # While constructing, plain attribute setting (skorch's own rule for __init__,
-        # which it detects by the absence of initialized_, here a class attribute).
-        self.__dict__["_constructing"] = True
+        # skorch's __setattr__ refuses a torch module instance (module=nn.Sequential(...),
+        # criterion=nn.CrossEntropyLoss()) outside initialize() unless the net is being
+        # constructed, which it detects by the absence of initialized_; here that is a
+        # class attribute (above), so these two are stored directly.
         super().__init__(
-            module,
-            criterion=criterion,
+            None,
+            criterion=None,
             optimizer=optimizer,
             lr=lr,
             max_epochs=max_epochs,
@@ -153,6 +154,7 @@ class RobustNetClassifier(TrainingStepMixin, DataMixin, DeviceMixin, PrecisionMi
             verbose=verbose,
             **kwargs,
         )
+        vars(self).update(module=module, criterion=criterion)
         self.input_shape = input_shape
         self.random_state = random_state
         self.max_shift = max_shift
@@ -161,13 +163,6 @@ class RobustNetClassifier(TrainingStepMixin, DataMixin, DeviceMixin, PrecisionMi
         for name in ("history_", "initialized_", "virtual_params_"):
             if name not in kwargs:
                 vars(self).pop(name, None)
-        del self.__dict__["_constructing"]
-
-    def __setattr__(self, name, value):
-        if self.__dict__.get("_constructing"):
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     # ------------------------------------------------------------------ the method
     #: The objective class; the parameters passed to it under their own names; the

@@ -5,8 +5,6 @@ Each classifier exposes only the parameters that change what it trains: the thre
 (``attack_steps``, ``step_size``) when its objective searches, and the method's own.
 """
 
-from __future__ import annotations
-
 from ..objectives import (
     LLR,
     RST,

@@ -1,7 +1,5 @@
 """skorch's ``criterion`` in an objective's cross-entropy term, or refused where it has none."""
 
-from __future__ import annotations
-
 import torch
 
 

@@ -1,7 +1,5 @@
 """Input validation and label encoding of the classifiers (scikit-learn's rules)."""
 
-from __future__ import annotations
-
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data

@@ -3,8 +3,6 @@
 :func:`resolve_device` lives in :mod:`sklearn_robust.utils` and is re-exported here.
 """
 
-from __future__ import annotations
-
 import torch
 from skorch.utils import to_tensor
 

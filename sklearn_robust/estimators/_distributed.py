@@ -5,8 +5,6 @@ user's own mixin), the estimator's loss hook runs the objective on a
 :class:`SynchronisedView` of it, and each rank draws from streams of its own.
 """
 
-from __future__ import annotations
-
 import torch
 from torch.nn.parallel import DistributedDataParallel
 

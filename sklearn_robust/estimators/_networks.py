@@ -1,7 +1,5 @@
 """Default networks built from the data seen in ``fit`` (``module=None``)."""
 
-from __future__ import annotations
-
 import math
 
 import torch

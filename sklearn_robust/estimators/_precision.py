@@ -1,7 +1,5 @@
 """Mixed precision of training: ``precision=None|'fp32'|'bf16'|'fp16'``."""
 
-from __future__ import annotations
-
 import warnings
 from contextlib import nullcontext
 

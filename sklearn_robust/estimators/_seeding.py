@@ -1,7 +1,5 @@
 """``random_state`` for a whole fit: streams the fit owns, one set per data-parallel rank."""
 
-from __future__ import annotations
-
 from contextlib import contextmanager
 
 import torch

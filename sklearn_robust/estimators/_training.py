@@ -6,8 +6,6 @@ estimator's objective (the attack and the outer loss), so any step that calls th
 only from streams it owns (:mod:`._seeding`), whatever runs beside it in other threads.
 """
 
-from __future__ import annotations
-
 from contextlib import contextmanager
 
 import torch

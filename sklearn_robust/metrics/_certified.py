@@ -1,7 +1,5 @@
 """Certified and exact robust accuracy: the lower bound under every attack."""
 
-from __future__ import annotations
-
 import time
 from contextlib import nullcontext
 from numbers import Real

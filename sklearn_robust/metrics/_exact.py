@@ -1,8 +1,6 @@
 """The exact method of :func:`certified_accuracy_score`: one MILP per point, every
 counterexample moved into the ball and confirmed by the model and by ``predict``."""
 
-from __future__ import annotations
-
 import numpy as np
 import torch
 

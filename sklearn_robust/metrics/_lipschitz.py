@@ -1,7 +1,5 @@
 """Empirical local Lipschitz constant of the logits (Yang et al. 2020), and its scorer."""
 
-from __future__ import annotations
-
 import torch
 
 from ..threat import ThreatModel, ascend
@@ -152,11 +150,6 @@ def _ratios(model, x, threat, generator, *, steps, step_size=None, last_only=Fal
     with torch.no_grad():
         final = ratio(last)
     return final if last_only else best
-
-
-def _best_ratios(model, x, threat, generator, *, steps, step_size=None):
-    """:func:`_ratios` of the best iterate (the name tests/test_metrics.py imports)."""
-    return _ratios(model, x, threat, generator, steps=steps, step_size=step_size)
 
 
 @PIPELINE_EXAMPLE

@@ -1,7 +1,5 @@
 """Robust accuracy (astuteness) under an attack, and its scikit-learn scorer."""
 
-from __future__ import annotations
-
 import numpy as np
 import torch
 from sklearn.utils import column_or_1d

@@ -5,8 +5,6 @@ scikit-learn's :func:`~sklearn.metrics.make_scorer` builds scorers from function
 the signature every ``scoring=`` argument accepts, ``scorer(estimator, X, y)``.
 """
 
-from __future__ import annotations
-
 import inspect
 
 

@@ -1,7 +1,5 @@
 """Robust accuracy of a large test set, attacked by several processes at once."""
 
-from __future__ import annotations
-
 import numpy as np
 import torch
 import torch.distributed as dist

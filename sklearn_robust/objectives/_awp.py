@@ -1,7 +1,5 @@
 """Adversarial weight perturbation (Wu et al. 2020), around any searching objective."""
 
-from __future__ import annotations
-
 from contextlib import contextmanager
 
 import torch

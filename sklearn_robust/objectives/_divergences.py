@@ -6,8 +6,6 @@ from log-probabilities keeps the KL and JS terms finite when a probability under
 TRADES uses :func:`kl_divergence`; SCORE chooses any of :data:`DISTANCES`.
 """
 
-from __future__ import annotations
-
 import math
 
 import torch

@@ -1,7 +1,5 @@
 """What the displays share: the lazy matplotlib import, axes, labels and input checks."""
 
-from __future__ import annotations
-
 import numbers
 
 import numpy as np

@@ -1,7 +1,5 @@
 """Robust accuracy against the perturbation radius eps."""
 
-from __future__ import annotations
-
 import inspect
 
 import numpy as np

@@ -1,7 +1,5 @@
 """Histograms of the r-separation distances, against 2 eps."""
 
-from __future__ import annotations
-
 import numbers
 
 import numpy as np

@@ -1,7 +1,5 @@
 """Clean against robust accuracy across a hyperparameter (the accuracy-robustness trade-off)."""
 
-from __future__ import annotations
-
 import numbers
 from collections.abc import Mapping
 

@@ -15,18 +15,16 @@ For the training set against itself, only pairs of different labels count, so a 
 is never its own neighbour; exact duplicates carrying different labels give distance 0.
 """
 
-from __future__ import annotations
-
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..utils import check_norm
 from ._linf import LinfSearch
 from ._pairwise import PairwiseSearch
 from ._validation import (
     check_chunk_bytes,
     check_labels,
     check_n_features,
-    check_norm_of,
     check_points,
     cites_yang,
     encode_labels,
@@ -141,7 +139,7 @@ def nearest_other_class_distances(
     array([0.5, 2. ])
     """
     caller = "nearest_other_class_distances"
-    check_norm_of(norm, caller)
+    check_norm(norm, "norm", caller)
     check_chunk_bytes(chunk_bytes, caller)
     X = check_points(X, "X")
     y = check_labels(y, X, "y")
@@ -205,7 +203,7 @@ def class_distances(X, X_ref, y_ref, *, norm="linf", chunk_bytes=None, device=No
            [4., 1.]])
     """
     caller = "class_distances"
-    check_norm_of(norm, caller)
+    check_norm(norm, "norm", caller)
     check_chunk_bytes(chunk_bytes, caller)
     X = check_points(X, "X")
     X_ref = check_points(X_ref, "X_ref")

@@ -18,8 +18,6 @@ one final rounding) and in float64 otherwise. For the training set against itsel
 each point is a query, and a measured pair updates both of its points.
 """
 
-from __future__ import annotations
-
 import functools
 import time
 

@@ -20,8 +20,6 @@ above the diagonal are measured, and a block updates both its rows and its colum
     exactly 0), at GEMM speed.
 """
 
-from __future__ import annotations
-
 from functools import partial
 
 import numpy as np

@@ -1,7 +1,5 @@
 """Distances to each class as a scikit-learn transformer (Yang et al. 2020, Theorem 3.2)."""
 
-from __future__ import annotations
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin

@@ -5,8 +5,6 @@ functions) checks its arguments here, on :mod:`sklearn_robust.utils` and
 scikit-learn's validation, before any distance is computed.
 """
 
-from __future__ import annotations
-
 import math
 from numbers import Integral, Real
 
@@ -15,6 +13,7 @@ from sklearn.utils import assert_all_finite
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 from ..utils import (
+    NORMS,
     Interval,
     InvalidParameterError,
     StrOptions,
@@ -27,23 +26,18 @@ from ..utils import (
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
-    "NORMS",
     "PARAMETER_CONSTRAINTS",
     "block_size",
     "cites_yang",
     "check_chunk_bytes",
     "check_labels",
     "check_n_features",
-    "check_norm_of",
     "check_options",
     "check_percentiles",
     "check_points",
     "encode_labels",
     "point_dtype",
 ]
-
-NORMS = ("linf", "l2", "l1")
-"""Supported norms: ``'linf'`` (Chebyshev), ``'l2'`` (Euclidean), ``'l1'`` (Manhattan)."""
 
 DEFAULT_CHUNK_BYTES = 128 * 2**20
 """Default working-memory budget of one block (128 MiB)."""
@@ -78,11 +72,6 @@ cites_yang = Substitution(references="""
 _PERCENTILE = [Interval(Real, 0, 100, closed="both")]
 
 
-def check_norm_of(norm, caller):
-    """``norm`` if it is one of :data:`NORMS` (l1 included, unlike the threat models)."""
-    return check_norm(norm, "norm", caller, norms=NORMS)
-
-
 def check_chunk_bytes(chunk_bytes, caller="sklearn_robust.separation"):
     """The byte budget: :data:`DEFAULT_CHUNK_BYTES` for ``None``, else an int >= 1."""
     if chunk_bytes is None:
@@ -92,7 +81,7 @@ def check_chunk_bytes(chunk_bytes, caller="sklearn_robust.separation"):
 
 def check_options(norm, eps, chunk_bytes, caller):
     """Validate the shared options; return ``(norm, eps as float or None, budget)``."""
-    check_norm_of(norm, caller)
+    check_norm(norm, "norm", caller)
     if eps is not None:
         eps = check_eps(eps, "eps", caller)
     return norm, eps, check_chunk_bytes(chunk_bytes, caller)

@@ -1,7 +1,5 @@
 """Projected gradient ascent inside a threat model, with the searcher's own schedule."""
 
-from __future__ import annotations
-
 import torch
 
 from ..utils import POSITIVE, check_int, check_scalar_param

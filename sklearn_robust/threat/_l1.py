@@ -6,8 +6,6 @@ ball, then clipping) gives weaker attacks. :func:`project_l1_box` solves the
 intersection exactly. Everything works on flattened batches ``(N, D)``.
 """
 
-from __future__ import annotations
-
 import math
 
 import torch

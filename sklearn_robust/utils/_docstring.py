@@ -5,8 +5,6 @@ the class or function is defined, so a parameter shared by eight classifiers is
 documented in one place and reads the same in each.
 """
 
-from __future__ import annotations
-
 import textwrap
 
 __all__ = ["Substitution"]

@@ -3,8 +3,6 @@
 Nothing here knows about attacks, objectives or estimators; they all use it.
 """
 
-from __future__ import annotations
-
 import numbers
 from contextlib import contextmanager
 

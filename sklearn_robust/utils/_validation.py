@@ -6,12 +6,14 @@ Either way the error is scikit-learn's ``InvalidParameterError`` (a ``ValueError
 ``TypeError``), whose message names the parameter, what it must be and what it got.
 """
 
-from __future__ import annotations
-
 import math
 from numbers import Integral, Real
 
 import numpy as np
+
+# scikit-learn's parameter validation is private API: this is the package's one import of
+# it (every other module takes these names from sklearn_robust.utils). Tested with
+# scikit-learn 1.6.1 (pyproject.toml's lower bound) and 1.9.1 (constraints.txt).
 from sklearn.utils._param_validation import (
     HasMethods,
     Hidden,
@@ -41,7 +43,6 @@ __all__ = [
     "check_eps",
     "check_fraction",
     "check_int",
-    "check_non_negative",
     "check_norm",
     "check_positive",
     "check_scalar_param",
@@ -116,11 +117,6 @@ def check_eps(eps, name="eps", caller=None, *, positive=False):
     """``float(eps)`` for a finite real radius ``>= 0`` (``> 0`` with ``positive``)."""
     return float(check_scalar_param(eps, name, POSITIVE if positive else NON_NEGATIVE,
                                     caller or _CALLER))
-
-
-def check_non_negative(value, name, caller=None):
-    """``float(value)`` for a finite real number ``>= 0``."""
-    return float(check_scalar_param(value, name, NON_NEGATIVE, caller or _CALLER))
 
 
 def check_positive(value, name, caller=None):

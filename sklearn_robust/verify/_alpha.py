@@ -7,8 +7,6 @@ the margin bounds and projected back to ``[0, 1]`` after every step; the pre-act
 bounds stay those of CROWN (they are not re-optimised).
 """
 
-from __future__ import annotations
-
 import torch
 
 from ._crown import ReLURelaxation, backward

@@ -1,7 +1,5 @@
 """The public bound functions: IBP and CROWN margins, pre-activation bounds, the slack."""
 
-from __future__ import annotations
-
 from numbers import Integral, Real
 
 import torch

@@ -16,8 +16,6 @@ layer ("full CROWN"), or from IBP ("CROWN-IBP"); either way they are intersected
 IBP's, so CROWN is never looser than IBP there.
 """
 
-from __future__ import annotations
-
 import torch
 
 from ._layers import Affine, ReLU

@@ -7,8 +7,6 @@ average pooling a :class:`LiveMap` (convolution forward, transposed convolution
 backward, never a dense matrix). The package's one IBP and CROWN then run on them.
 """
 
-from __future__ import annotations
-
 import math
 import weakref
 from numbers import Real

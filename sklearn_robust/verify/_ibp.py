@@ -9,8 +9,6 @@ bound, per unit). Every later affine map takes a box: centre ``W c + b``, radius
 from the last affine map's rows ``w_y - w_j`` directly ("elision").
 """
 
-from __future__ import annotations
-
 import torch
 
 from ._layers import Affine, ReLU, merged

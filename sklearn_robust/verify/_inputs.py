@@ -5,8 +5,6 @@ module's dtype for certified training) and gives the two things every bound need
 enclosing box, and the minimum of a linear function over the set.
 """
 
-from __future__ import annotations
-
 import math
 
 import numpy as np

@@ -5,8 +5,6 @@ C order of the per-sample tensor, so reshapes (``Flatten``, ``Unflatten``) are n
 at all. Weights are float64 copies of the module's float32 parameters.
 """
 
-from __future__ import annotations
-
 import math
 
 import torch

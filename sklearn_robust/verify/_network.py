@@ -6,8 +6,6 @@ mode (BatchNorm with its running statistics, dropout off): what is verified is t
 eval-mode model, the one attacks and predictions use.
 """
 
-from __future__ import annotations
-
 import copy
 import math
 

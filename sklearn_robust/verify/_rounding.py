@@ -30,8 +30,6 @@ cuDNN may choose in benchmark mode), TF32 matrix products (``precision='tf32'``
 covers them), float16/bfloat16 autocast.
 """
 
-from __future__ import annotations
-
 import torch
 
 from ._layers import Affine, ReLU

@@ -31,8 +31,6 @@ point the same result on every call, whatever ran before, whatever else is in ``
 in which order, and whatever ``batch_size`` is.
 """
 
-from __future__ import annotations
-
 import hashlib
 from numbers import Integral, Real
 

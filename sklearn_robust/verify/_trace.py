@@ -1,7 +1,5 @@
 """A module whose forward is a plain chain, read with ``torch.fx``; anything else refused."""
 
-from __future__ import annotations
-
 import torch
 import torch.nn.functional as F
 from torch import nn
