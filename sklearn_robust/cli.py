@@ -2,13 +2,17 @@
 
 Subcommands ``demo``, ``separation``, ``evaluate`` and ``certify`` (``sklearn-robust
 COMMAND --help`` lists their options); ``sklearn-robust --version`` prints the versions of
-sklearn-robust, torch, skorch and scikit-learn.
+sklearn-robust, torch, skorch and scikit-learn. The data sets and files are read (or
+refused in one line) by :mod:`._cli_data`, the ``certify`` command's own options are in
+:mod:`._cli_certify`.
 """
 
 import argparse
 import json
 import math
 import sys
+
+from ._cli_data import BUNDLED, InputError, check_file, load_dataset, one_line, split_data
 
 
 def _demo(args):
@@ -29,126 +33,11 @@ def _demo(args):
     return 0
 
 
-BUNDLED = ("digits", "breast_cancer", "wine", "iris")
-SUFFIXES = (".npz", ".npy", ".csv")
-
-
-class InputError(ValueError):
-    """A bad input file or argument: the command line prints its message and exits with 2."""
-
-
-def load_dataset(source, target=None):
-    """``(X, y)`` from a bundled data set name or a ``.npz``, ``.npy`` or ``.csv`` file.
-
-    A ``.npz`` holds arrays ``X`` and ``y``; a ``.csv`` (and a 2-D ``.npy``) holds the
-    features with the label in column ``target`` (default: the last). Digits are scaled to
-    [0, 1] (pixel / 16); the other bundled sets are standardised. A file that is missing,
-    empty, unreadable or of the wrong shape raises :class:`InputError` naming it.
-
-    Examples
-    --------
-    >>> X, y = load_dataset("wine")
-    >>> X.shape, len(set(y))
-    ((178, 13), 3)
-    >>> load_dataset("missing.npz")
-    Traceback (most recent call last):
-    ...
-    sklearn_robust.cli.InputError: missing.npz: no such file.
-    """
-    import numpy as np
-    from sklearn import datasets
-    from sklearn.preprocessing import StandardScaler
-
-    if source in BUNDLED:
-        X, y = getattr(datasets, f"load_{source}")(return_X_y=True)
-        if source == "digits":
-            return (X / 16.0).astype(np.float32), y
-        return StandardScaler().fit_transform(X).astype(np.float32), y
-    path = str(source)
-    if not path.endswith(SUFFIXES):
-        raise InputError(
-            f"unknown data set {source!r}: give one of {BUNDLED} or a .npz/.npy/.csv file."
-        )
-    _check_file(path)
-    try:
-        X, y = _read_data(path, target)
-    except InputError:
-        raise
-    except Exception as error:  # numpy's many ways of saying "not this format"
-        raise InputError(f"{path}: cannot be read as {path.rsplit('.', 1)[-1]} data "
-                         f"({_one_line(error)}).") from None
-    return _check_data(path, X, y)
-
-
-def _check_file(path):
-    import os
-
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such file.")
-    if os.path.isdir(path):
-        raise InputError(f"{path}: is a directory, not a file.")
-    if os.path.getsize(path) == 0:
-        raise InputError(f"{path}: the file is empty.")
-
-
-def _read_data(path, target):
-    import warnings
-
-    import numpy as np
-
-    if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as data:
-            if "X" not in data or "y" not in data:
-                raise InputError(f"{path}: must hold arrays named 'X' and 'y', "
-                                 f"found {sorted(data.files)}.")
-            return data["X"], data["y"]
-    if path.endswith(".npy"):
-        table = np.load(path, allow_pickle=False)
-    else:
-        with warnings.catch_warnings():  # an empty table is reported below, not warned
-            warnings.simplefilter("ignore", UserWarning)
-            table = np.loadtxt(path, delimiter=",", ndmin=2)
-    if table.ndim != 2 or table.shape[1] < 2:
-        raise InputError(f"{path}: a table needs 2 dimensions and at least 2 columns "
-                         f"(features and the label), got shape {table.shape}.")
-    column = table.shape[1] - 1 if target is None else int(target)
-    if not -table.shape[1] <= column < table.shape[1]:
-        raise InputError(f"{path}: --target {column} is not a column of a table with "
-                         f"{table.shape[1]} columns.")
-    return np.delete(table, column, axis=1), table[:, column]
-
-
-def _check_data(path, X, y):
-    import numpy as np
-
-    if X.dtype.kind not in "biuf":
-        raise InputError(f"{path}: X must be numeric, got dtype {X.dtype}.")
-    if X.ndim < 2 or y.ndim != 1 or len(X) != len(y):
-        raise InputError(f"{path}: needs X of shape (n_samples, ...) and y of shape "
-                         f"(n_samples,), got {X.shape} and {y.shape}.")
-    if len(X) < 2 or X[0].size == 0:
-        raise InputError(f"{path}: needs at least 2 samples and 1 feature, got {X.shape}.")
-    if not np.isfinite(X).all():
-        raise InputError(f"{path}: X contains NaN or infinite values.")
-    return X, y
-
-
-def _one_line(error):
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def _split(X, y, test_size, seed):
-    from sklearn.model_selection import train_test_split
-
-    return train_test_split(X, y, test_size=test_size, stratify=y, random_state=seed)
-
-
 def _separation(args):
     from .separation import r_separation
 
     X, y = load_dataset(args.data, args.target)
-    X_train, X_test, y_train, y_test = _split(X, y, args.test_size, args.seed)
+    X_train, X_test, y_train, y_test = split_data(X, y, args.test_size, args.seed)
     report = r_separation(X_train, y_train, X_test, y_test, norm=args.norm, eps=args.eps,
                           verbose=args.progress)
     print(json.dumps(report.to_dict(), indent=2, default=float) if args.json else report)
@@ -160,7 +49,7 @@ def load_model_file(path, trust_pickle=False):
     file (read without executing code), or with ``trust_pickle`` also a joblib pickle."""
     from .persistence import ModelFileError, load_model
 
-    _check_file(str(path))
+    check_file(str(path))
     try:
         return _check_model(path, load_model(path))
     except ModelFileError as error:
@@ -175,7 +64,7 @@ def load_model_file(path, trust_pickle=False):
         model = joblib.load(path)
     except Exception as error:  # noqa: BLE001 (a pickle can raise anything)
         raise InputError(f"{path}: not a model file nor a joblib pickle "
-                         f"({_one_line(error)}).") from None
+                         f"({one_line(error)}).") from None
     return _check_model(path, model)
 
 
@@ -197,7 +86,7 @@ def _model_and_data(args):
     model = load_model_file(args.model, trust_pickle=args.trust_pickle)
     X, y = load_dataset(args.data, args.target)
     if args.test_size > 0:
-        _, X, _, y = _split(X, y, args.test_size, args.seed)
+        _, X, _, y = split_data(X, y, args.test_size, args.seed)
     if args.input_shape:
         if math.prod(args.input_shape) != X[0].size:
             raise InputError(f"--input-shape {tuple(args.input_shape)} does not fit samples "
@@ -378,7 +267,7 @@ def main(argv=None):
         print(f"{prefix} {_message(error)}", file=sys.stderr)
         return 2
     except Exception as error:  # noqa: BLE001 (the command line prints no traceback)
-        print(f"{prefix} unexpected {_one_line(error)}", file=sys.stderr)
+        print(f"{prefix} unexpected {one_line(error)}", file=sys.stderr)
         return 1
 
 
@@ -386,8 +275,8 @@ def _message(error):
     if isinstance(error, InputError):
         return " ".join(str(error).split())
     if isinstance(error, OSError) and error.filename is not None:
-        return f"{error.filename}: {error.strerror or _one_line(error)}."
-    return _one_line(error)
+        return f"{error.filename}: {error.strerror or one_line(error)}."
+    return one_line(error)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,7 +3,7 @@
 Data flows one way: utils -> threat -> attacks / objectives -> estimators -> bridge ->
 metrics -> callbacks / plotting -> recipes -> CLI. A module imports only from its own
 package or from a lower layer, never a private name (or a private module) of another
-package, and no module is much over 400 lines. scikit-learn's private modules (its parameter
+package, and no module is over 350 lines. scikit-learn's private modules (its parameter
 validation) are imported in one module only, ``utils/_validation.py``.
 """
 
@@ -23,11 +23,11 @@ LAYERS = {
     "bridge": 4,
     "metrics": 5,
     "callbacks": 6, "plotting": 6,
-    "recipes": 7, "_demo": 7, "_cli_certify": 7, "persistence": 7,
+    "recipes": 7, "_demo": 7, "_cli_certify": 7, "_cli_data": 7, "persistence": 7,
     "cli": 8,
     "__main__": 9, "__init__": 9,
 }
-MAX_LINES = 400
+MAX_LINES = 350
 #: The one module that may import scikit-learn's private code (``_param_validation``).
 SKLEARN_PRIVATE = Path("utils/_validation.py")
 

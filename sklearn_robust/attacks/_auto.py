@@ -109,16 +109,8 @@ class AutoAttack(Cascade):
 
     %(autoattack_refs)s
 
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_robust import ThreatModel
+    %(attack_example)s
     >>> from sklearn_robust.attacks import AutoAttack
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
-    >>> model = torch.nn.Linear(4, 5)
-    >>> X = torch.rand(16, 4)
-    >>> y = model(X).argmax(dim=1)  # all correct before the attack
     >>> attack = AutoAttack(ThreatModel(eps=0.3, bounds=(0, 1)), version="fast",
     ...                     random_state=0)
     >>> X_adv = attack(model, X, y)

@@ -68,15 +68,8 @@ class Cascade(Attack):
     --------
     AutoAttack : The cascade APGD-CE, APGD-T, Square.
 
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_robust import ThreatModel
+    %(attack_example)s
     >>> from sklearn_robust.attacks import APGD, PGD, Cascade
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
-    >>> model = torch.nn.Linear(4, 3)
-    >>> X, y = torch.rand(16, 4), torch.zeros(16, dtype=torch.long)
     >>> threat = ThreatModel(eps=0.2, bounds=(0, 1))
     >>> cascade = Cascade(threat, [PGD(threat, steps=5), ("apgd", APGD(threat, steps=10))],
     ...                   random_state=0)

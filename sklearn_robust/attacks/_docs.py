@@ -15,8 +15,33 @@ _FAB = """
 .. [1] F. Croce and M. Hein, "Minimally distorted adversarial examples with a fast
    adaptive boundary attack", ICML 2020."""
 
+# The start of every attack's Examples section: a small linear model and points it
+# classifies correctly. Each docstring goes on with what is its attack's own.
+_ATTACK_EXAMPLE = """
+Examples
+--------
+>>> import torch
+>>> from sklearn_robust import ThreatModel
+>>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+<torch._C.Generator object at ...>
+>>> model = torch.nn.Linear(4, 5)  # 4 features, 5 classes
+>>> X = torch.rand(16, 4)
+>>> y = model(X).argmax(dim=1)  # every point correct before the attack"""
+
+# The start of every loss's Examples section: the same two points for each loss.
+_LOSS_EXAMPLE = """
+Examples
+--------
+Two points of class 0, the first classified correctly, the second not:
+
+>>> import torch
+>>> logits = torch.tensor([[4.0, 2.0, 1.0, 0.0], [0.0, 3.0, 1.0, 2.0]])
+>>> y = torch.tensor([0, 0])"""
+
 #: ``@docs`` fills ``%(name)s`` lines of a docstring with these blocks.
 docs = Substitution(
+    attack_example=_ATTACK_EXAMPLE,
+    loss_example=_LOSS_EXAMPLE,
     attack_kwargs="""
         **kwargs
             ``batch_size``, ``random_state``, ``verbose`` of :class:`Attack`.""",

@@ -35,12 +35,10 @@ def cross_entropy(logits, y):
 
     %(loss_returns)s
 
-    Examples
-    --------
-    >>> import torch
+    %(loss_example)s
     >>> from sklearn_robust.attacks import cross_entropy
-    >>> cross_entropy(torch.zeros(2, 4), torch.tensor([0, 3]))
-    tensor([1.3863, 1.3863])
+    >>> cross_entropy(logits, y)
+    tensor([0.1852, 3.4402])
     """
     return F.cross_entropy(logits, y, reduction="none")
 
@@ -64,12 +62,12 @@ def dlr(logits, y):
 
     %(croce_hein_refs)s
 
-    Examples
-    --------
-    >>> import torch
+    %(loss_example)s
     >>> from sklearn_robust.attacks import dlr
-    >>> dlr(torch.tensor([[3.0, 1.0, 0.0]]), torch.tensor([0]))
-    tensor([-0.6667])
+    >>> dlr(logits, y) > 0  # positive where misclassified
+    tensor([False,  True])
+    >>> dlr(3 * logits - 1, y)  # the same under positive scaling and shifts
+    tensor([-0.6667,  1.5000])
     """
     _need_classes("dlr", logits)
     sorted_logits, _ = logits.sort(dim=1, descending=True)
@@ -97,13 +95,10 @@ def dlr_targeted(logits, y, target):
 
     %(croce_hein_refs)s
 
-    Examples
-    --------
-    >>> import torch
+    %(loss_example)s
     >>> from sklearn_robust.attacks import dlr_targeted
-    >>> logits = torch.tensor([[4.0, 2.0, 1.0, 0.0]])
-    >>> dlr_targeted(logits, torch.tensor([0]), torch.tensor([1]))
-    tensor([-0.5714])
+    >>> dlr_targeted(logits, y, target=torch.tensor([1, 1]))
+    tensor([-0.5714,  1.2000])
     """
     _need_classes("dlr-targeted", logits)
     sorted_logits, _ = logits.sort(dim=1, descending=True)
@@ -131,12 +126,10 @@ def margin(scores, y):
 
     %(square_refs)s
 
-    Examples
-    --------
-    >>> import torch
+    %(loss_example)s
     >>> from sklearn_robust.attacks import margin
-    >>> margin(torch.tensor([[2.0, 1.0, 0.5], [0.0, 3.0, 1.0]]), torch.tensor([0, 0]))
-    tensor([ 1., -3.])
+    >>> margin(logits, y), margin(logits.softmax(dim=1), y) < 0
+    (tensor([ 2., -3.]), tensor([False,  True]))
     """
     z_y = scores.gather(1, y[:, None]).squeeze(1)
     others = scores.scatter(1, y[:, None], -float("inf"))

@@ -53,18 +53,10 @@ class PGD(Attack):
     .. [1] A. Madry, A. Makelov, L. Schmidt, D. Tsipras and A. Vladu, "Towards deep
        learning models resistant to adversarial attacks", ICLR 2018.
 
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_robust import ThreatModel
+    %(attack_example)s
     >>> from sklearn_robust.attacks import PGD
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
-    >>> model = torch.nn.Linear(4, 3)
-    >>> X, y = torch.rand(8, 4), torch.zeros(8, dtype=torch.long)
-    >>> attack = PGD(ThreatModel(eps=0.1, bounds=(0, 1)), steps=5, random_state=0)
-    >>> X_adv = attack(model, X, y)
-    >>> bool(((X_adv - X).abs() <= 0.1 + 1e-6).all())
+    >>> X_adv = PGD(ThreatModel(eps=0.1, bounds=(0, 1)), steps=5, random_state=0)(model, X, y)
+    >>> bool(((X_adv - X).abs() <= 0.1 + 1e-6).all())  # in the l_inf ball
     True
     """
 

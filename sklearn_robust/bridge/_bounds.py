@@ -1,4 +1,9 @@
-"""The ``bounds`` argument of the metrics: the valid input range, in raw input units."""
+"""The valid input range, in raw input units: the estimator's and the metrics' argument.
+
+An estimator's training bounds (:func:`training_bounds`) mapped back through the scalers
+in front of it (:func:`bounds_through`) are the bridge's ``bounds``; the ``bounds``
+argument of the metrics (:func:`check_bounds_arg`, :func:`resolve_bounds`) reads them.
+"""
 
 import numpy as np
 
@@ -86,4 +91,36 @@ def resolve_bounds(bounds, bridge, X):
     sample_shape = tuple(X.shape[1:])
     low = np.minimum(np.broadcast_to(low, sample_shape), X_np.min(axis=0))
     high = np.maximum(np.broadcast_to(high, sample_shape), X_np.max(axis=0))
+    return low.astype(np.float32), high.astype(np.float32)
+
+
+def training_bounds(estimator):
+    """The valid input range of one of our estimators, in its own input space, or None.
+
+    One rule for every estimator, so that Natural and TRADES are attacked in the same box:
+    the bounds it trained with if its threat model has them; otherwise its ``bounds``
+    parameter, where an estimator without one (Natural, GR) follows ``'auto'``, the global
+    range of its training data (``input_range_``). ``bounds=None`` means unbounded.
+    """
+    threat = getattr(estimator, "threat_model_", None)
+    if threat is not None and threat.bounds is not None:
+        return check_bounds(threat.bounds)
+    declared = estimator.get_params(deep=False).get("bounds", "auto")
+    if not isinstance(declared, str):
+        return None if declared is None else check_bounds(declared)
+    data_range = getattr(estimator, "input_range_", None)
+    if data_range is None:
+        return UNKNOWN_BOUNDS
+    return check_bounds(data_range)
+
+
+def bounds_through(bounds, affines, n_features):
+    """Training bounds of the network mapped back through the scalers to raw units."""
+    if bounds is None or bounds is UNKNOWN_BOUNDS or not affines:
+        return bounds
+    # Every scaler is increasing per feature: map the box back step by step.
+    low, high = (np.broadcast_to(b.astype(np.float64), (n_features,)) for b in bounds)
+    for affine in reversed(affines):
+        a, b = affine.inverse(low), affine.inverse(high)
+        low, high = np.minimum(a, b), np.maximum(a, b)
     return low.astype(np.float32), high.astype(np.float32)

@@ -14,9 +14,9 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
 from ..estimators import RobustNetClassifier
-from ..utils import Substitution, check_bounds, module_device
+from ..utils import Substitution, module_device
 from ._affine import SCALERS, flatten_pipeline, scaler_to_affine, work_dtype
-from ._bounds import UNKNOWN_BOUNDS
+from ._bounds import bounds_through, training_bounds
 from ._frames import with_feature_names
 
 # Probabilities are floored at this value before the log of the black-box scores.
@@ -187,38 +187,6 @@ class ProbaModule(nn.Module):
         return torch.as_tensor(scores, device=x.device)
 
 
-def _training_bounds(estimator):
-    """The valid input range of one of our estimators, in its own input space, or None.
-
-    One rule for every estimator, so that Natural and TRADES are attacked in the same box:
-    the bounds it trained with if its threat model has them; otherwise its ``bounds``
-    parameter, where an estimator without one (Natural, GR) follows ``'auto'``, the global
-    range of its training data (``input_range_``). ``bounds=None`` means unbounded.
-    """
-    threat = getattr(estimator, "threat_model_", None)
-    if threat is not None and threat.bounds is not None:
-        return check_bounds(threat.bounds)
-    declared = estimator.get_params(deep=False).get("bounds", "auto")
-    if not isinstance(declared, str):
-        return None if declared is None else check_bounds(declared)
-    data_range = getattr(estimator, "input_range_", None)
-    if data_range is None:
-        return UNKNOWN_BOUNDS
-    return check_bounds(data_range)
-
-
-def _bounds_through(bounds, affines, n_features):
-    """Training bounds of the network mapped back through the scalers to raw units."""
-    if bounds is None or bounds is UNKNOWN_BOUNDS or not affines:
-        return bounds
-    # Every scaler is increasing per feature: map the box back step by step.
-    low, high = (np.broadcast_to(b.astype(np.float64), (n_features,)) for b in bounds)
-    for affine in reversed(affines):
-        a, b = affine.inverse(low), affine.inverse(high)
-        low, high = np.minimum(a, b), np.maximum(a, b)
-    return low.astype(np.float32), high.astype(np.float32)
-
-
 def _pipeline_parts(pipeline):
     """``(final_name, final, preprocessing steps)`` of a differentiable pipeline, or a reason."""
     steps = flatten_pipeline(pipeline)
@@ -247,7 +215,7 @@ def _white_box(estimator):
         return TorchClassifier(
             estimator, network, [], classes=estimator.classes_,
             device=module_device(network), differentiable=True, output="logits",
-            bounds=_training_bounds(estimator), n_features=None, sample_shape=None,
+            bounds=training_bounds(estimator), n_features=None, sample_shape=None,
         ), None
     if not isinstance(estimator, Pipeline):
         return None, (
@@ -272,7 +240,7 @@ def _white_box(estimator):
     return TorchClassifier(
         estimator, network, affines, classes=final.classes_, device=device,
         differentiable=True, output="logits",
-        bounds=_bounds_through(_training_bounds(final), affines, n_features),
+        bounds=bounds_through(training_bounds(final), affines, n_features),
         n_features=n_features, sample_shape=None,
     ), None
 

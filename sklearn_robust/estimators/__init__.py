@@ -7,14 +7,13 @@ from ._certified import IBPClassifier
 from ._classifiers import (
     ATClassifier,
     FastATClassifier,
-    GRClassifier,
-    LLRClassifier,
     NaturalClassifier,
     RSTClassifier,
     SCOREClassifier,
     TRADESClassifier,
 )
 from ._networks import MLP, SmallCNN, default_network
+from ._regularisers import GRClassifier, LLRClassifier
 
 __all__ = [
     "ATClassifier",

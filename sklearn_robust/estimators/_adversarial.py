@@ -12,8 +12,9 @@ from ..utils import (
     check_bounds,
     check_bounds_contain,
 )
-from ._base import RobustNetClassifier, objective_constraints
+from ._base import RobustNetClassifier
 from ._docs import fill_doc
+from ._params import objective_constraints
 
 
 @fill_doc

@@ -1,11 +1,12 @@
 """The one base class: a skorch ``NeuralNetClassifier`` whose training step is an objective.
 
 Everything skorch does (history, callbacks, devices, persistence) is kept. The base
-validates parameters (``_parameter_constraints``) and builds the objective; the other
-jobs are small mixins: the training step and the fit's randomness (:mod:`._training`),
-data validation and label encoding (:mod:`._data`), devices (:mod:`._device`), mixed
-precision (:mod:`._precision`), the criterion (:mod:`._criterion`) and, composed by the
-user, Accelerate (:mod:`._accelerate`).
+declares the parameters (``_parameter_constraints``) and builds the objective; the other
+jobs are small mixins: checking the parameters in ``fit`` (:mod:`._params`), the
+training step and the fit's randomness (:mod:`._training`), data validation and label
+encoding (:mod:`._data`), devices (:mod:`._device`), mixed precision
+(:mod:`._precision`), the criterion (:mod:`._criterion`) and, composed by the user,
+Accelerate (:mod:`._accelerate`).
 """
 
 from __future__ import annotations
@@ -29,37 +30,20 @@ from ..utils import (
     active_streams,
     building_from,
     module_device,
-    resolve_device,
-    validate_params_of,
 )
 from ._criterion import CriterionMixin
 from ._data import DataMixin
 from ._device import DeviceMixin
 from ._docs import fill_doc
 from ._networks import Reshape, check_input_shape, default_network
+from ._params import ParamsMixin
 from ._precision import PRECISION_CONSTRAINT, PrecisionMixin
 from ._training import TrainingStepMixin
 
 
-def objective_constraints(objective, *names, **renamed):
-    """Constraints of an objective's parameters, for a classifier that forwards them.
-
-    ``names`` keep their name; ``renamed`` maps a classifier parameter to the objective's
-    (``attack_steps='steps'``).
-
-    Examples
-    --------
-    >>> from sklearn_robust.objectives import LLR
-    >>> list(objective_constraints(LLR, "lam", attack_steps="steps"))
-    ['lam', 'attack_steps']
-    """
-    pairs = {**{name: name for name in names}, **renamed}
-    return {ours: objective._parameter_constraints[theirs] for ours, theirs in pairs.items()}
-
-
 @fill_doc
-class RobustNetClassifier(TrainingStepMixin, DataMixin, DeviceMixin, PrecisionMixin,
-                          CriterionMixin, NeuralNetClassifier):
+class RobustNetClassifier(ParamsMixin, TrainingStepMixin, DataMixin, DeviceMixin,
+                          PrecisionMixin, CriterionMixin, NeuralNetClassifier):
     """Base of every classifier in this library: skorch training, one objective per method.
 
     A subclass sets the training method by naming ``objective_class`` and the
@@ -171,17 +155,6 @@ class RobustNetClassifier(TrainingStepMixin, DataMixin, DeviceMixin, PrecisionMi
     objective_params = ()
     schedule_params: dict = {}
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        # A classifier that declares its objective validates the parameters it forwards
-        # with the objective's own constraints, under the classifier's names.
-        if "objective_class" in vars(cls):
-            cls._parameter_constraints = {
-                **cls._parameter_constraints,
-                **objective_constraints(cls.objective_class, *cls.objective_params,
-                                        **cls.schedule_params),
-            }
-
     def make_objective(self):
         """The training objective: ``objective_class`` with this classifier's parameters.
 
@@ -198,17 +171,6 @@ class RobustNetClassifier(TrainingStepMixin, DataMixin, DeviceMixin, PrecisionMi
     def make_threat_model(self, X):
         """The threat model used in training, or ``None`` for non-adversarial training."""
         return None
-
-    def _check_params(self):
-        """Validate the parameters against ``_parameter_constraints`` (before any work)."""
-        validate_params_of(self._parameter_constraints, self.get_params(deep=False),
-                           type(self).__name__)
-        resolve_device(self.requested_device)
-        self._check_precision()
-
-    def _get_param_names(self):
-        # skorch lists every attribute not ending in "_"; private bookkeeping is no parameter.
-        return [k for k in super()._get_param_names() if not k.startswith("_")]
 
     def _prepare_fit(self, X, y, reset, fit_params, classes=None):
         """Validate everything, encode labels and build objective and threat model."""

@@ -19,7 +19,8 @@ from ._certified import Certificates, certified_accuracy_score, make_certified_s
 from ._lipschitz import local_lipschitz_score, make_lipschitz_scorer
 from ._report import RobustAccuracyReport
 from ._robust import make_robust_scorer, robust_accuracy_score
-from ._sandwich import SandwichReport, robustness_sandwich
+from ._sandwich import robustness_sandwich
+from ._sandwich_report import SandwichReport
 from ._sharded import sharded_robust_accuracy_score
 
 __all__ = [

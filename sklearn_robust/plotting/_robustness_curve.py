@@ -4,10 +4,9 @@ import inspect
 
 import numpy as np
 
-from ..attacks import Attack
 from ..metrics import SandwichReport, robust_accuracy_score
-from ..utils import check_eps
-from ._base import Display, check_1d, check_same_length, estimator_name, norm_label
+from ._base import Display, estimator_name, norm_label
+from ._curve_checks import attack_label, check_accuracy, check_eps_grid, has_instance
 
 # The keywords of the metric that from_estimator passes on (the others style the line).
 _METRIC = inspect.signature(robust_accuracy_score).parameters
@@ -15,48 +14,8 @@ _SCORE_KWARGS = {name for name, p in _METRIC.items() if p.kind is p.KEYWORD_ONLY
     "eps", "return_adversarial", "return_details"}
 
 
-def _attack_label(attack):
-    """``'pgd'``, a class name, or ``'fgsm + pgd'`` for a list."""
-    if attack is None or isinstance(attack, str):
-        return attack
-    if isinstance(attack, (list, tuple)):
-        return " + ".join(str(_attack_label(a)) for a in attack)
-    cls = attack if isinstance(attack, type) else type(attack)
-    return cls.__name__
-
-
 #: Line styles of the certified curves, one per method in turn.
 _CERTIFIED_STYLES = ("--", ":", "-.")
-
-
-def _check_accuracy(values, name, eps):
-    """Fractions in ``[0, 1]``, one per radius."""
-    values = check_1d(values, name)
-    check_same_length(eps, "eps", values, name)
-    if np.any((values < 0) | (values > 1)):
-        raise ValueError(f"{name} must lie in [0, 1] (a fraction, not a percentage), got "
-                         f"{values.tolist()}.")
-    return values
-
-
-def _has_instance(attack):
-    if isinstance(attack, (list, tuple)):
-        return any(_has_instance(a) for a in attack)
-    return isinstance(attack, Attack)
-
-
-def _check_eps_grid(eps):
-    """eps as a 1-D float array of finite values >= 0, each checked with its position."""
-    if np.isscalar(eps):
-        eps = [eps]
-    try:
-        values = list(eps)
-    except TypeError:
-        raise ValueError(f"eps must be a sequence of radii >= 0, got {eps!r}.") from None
-    if not values:
-        raise ValueError("eps must hold at least one radius.")
-    return np.array([check_eps(e, name=f"eps[{i}]", caller="RobustnessCurveDisplay")
-                     for i, e in enumerate(values)])
 
 
 class RobustnessCurveDisplay(Display):
@@ -145,14 +104,14 @@ class RobustnessCurveDisplay(Display):
 
     def __init__(self, *, eps, robust_accuracy, name=None, norm=None, attack=None,
                  certified=None, upper=None):
-        self.eps = _check_eps_grid(eps)
-        self.robust_accuracy = _check_accuracy(robust_accuracy, "robust_accuracy", self.eps)
+        self.eps = check_eps_grid(eps)
+        self.robust_accuracy = check_accuracy(robust_accuracy, "robust_accuracy", self.eps)
         if certified is not None and not isinstance(certified, dict):
             certified = {"certified": certified}
         self.certified = None if certified is None else {
-            str(method): _check_accuracy(values, f"certified[{method!r}]", self.eps)
+            str(method): check_accuracy(values, f"certified[{method!r}]", self.eps)
             for method, values in certified.items()}
-        self.upper = None if upper is None else _check_accuracy(upper, "upper", self.eps)
+        self.upper = None if upper is None else check_accuracy(upper, "upper", self.eps)
         self.name = name
         self.norm = norm
         self.attack = attack
@@ -204,7 +163,7 @@ class RobustnessCurveDisplay(Display):
 
         norm = norm_label(self.norm)
         ax.set_xlabel(r"perturbation radius $\varepsilon$" + (f" ({norm})" if norm else ""))
-        attack = _attack_label(self.attack)
+        attack = attack_label(self.attack)
         ax.set_ylabel("robust accuracy" + (f" ({attack})" if attack else ""))
         ax.set_ylim(-0.02, 1.02)
         ax.grid(True, alpha=0.3)
@@ -294,11 +253,11 @@ class RobustnessCurveDisplay(Display):
         'NaturalClassifier'
         """
         cls._require_matplotlib("from_estimator")
-        eps = _check_eps_grid(eps)
+        eps = check_eps_grid(eps)
         score_kwargs = {k: v for k, v in kwargs.items() if k in _SCORE_KWARGS}
         line_kwargs = {k: v for k, v in kwargs.items() if k not in _SCORE_KWARGS}
         attack = score_kwargs.get("attack", _METRIC["attack"].default)
-        if eps.size > 1 and _has_instance(attack):
+        if eps.size > 1 and has_instance(attack):
             raise ValueError(
                 "an Attack instance carries a single eps: give the attack by name or class "
                 "to evaluate several radii."

@@ -1,13 +1,11 @@
 """Clean against robust accuracy across a hyperparameter (the accuracy-robustness trade-off)."""
 
 import numbers
-from collections.abc import Mapping
 
 import numpy as np
 
 from ._base import Display, check_1d, check_same_length, format_value
-
-_MEAN, _STD, _PARAM = "mean_test_", "std_test_", "param_"
+from ._cv_results import MEAN, metric_columns, param_column, results_of, short_param, unmask
 
 
 def _check_std(std, name, reference):
@@ -18,81 +16,6 @@ def _check_std(std, name, reference):
     if np.any(std < 0):
         raise ValueError(f"{name} must be >= 0, got {std.tolist()}.")
     return std
-
-
-def _short_param(name):
-    """``'param_tradesclassifier__beta'`` -> ``'beta'``."""
-    if name is None:
-        return None
-    name = name[len(_PARAM):] if name.startswith(_PARAM) else name
-    return name.rsplit("__", 1)[-1]
-
-
-def _unmask(column):
-    """A cv_results_ parameter column as a list, with None where a candidate lacks it."""
-    mask = np.ma.getmaskarray(column) if np.ma.isMaskedArray(column) else None
-    values = list(np.ma.getdata(column)) if mask is not None else list(column)
-    if mask is not None:
-        values = [None if m else v for v, m in zip(values, mask, strict=True)]
-    return values
-
-
-def _results_of(search_or_cv_results):
-    if isinstance(search_or_cv_results, Mapping):
-        return search_or_cv_results
-    results = getattr(search_or_cv_results, "cv_results_", None)
-    if results is None:
-        if hasattr(search_or_cv_results, "get_params"):
-            raise ValueError(
-                f"{type(search_or_cv_results).__name__} has no cv_results_: fit the search "
-                "before plotting it."
-            )
-        raise ValueError(
-            "search_or_cv_results must be a fitted search (GridSearchCV, "
-            "RandomizedSearchCV...) or its cv_results_ dict, got "
-            f"{type(search_or_cv_results).__name__}."
-        )
-    return results
-
-
-def _metric_key(results, key, role):
-    """``('mean_test_<key>', 'std_test_<key>' or None)`` for a scorer key or its mean column."""
-    if not isinstance(key, str):
-        raise ValueError(f"{role} must be a scorer name (a string), got {key!r}.")
-    name = key[len(_MEAN):] if key.startswith(_MEAN) else key
-    mean = _MEAN + name
-    if mean not in results:
-        available = sorted(k[len(_MEAN):] for k in results if k.startswith(_MEAN))
-        raise ValueError(
-            f"{role}={key!r}: the cv results have no column {mean!r}. Scorers available: "
-            f"{available}. Search with multi-metric scoring, e.g. scoring={{'clean': "
-            f"'accuracy', 'robust': make_robust_scorer(eps=...)}}, and name its keys."
-        )
-    std = _STD + name
-    return mean, (std if std in results else None)
-
-
-def _param_key(results, param, role):
-    """The ``param_*`` column of a parameter given with or without prefix or pipeline path."""
-    if not isinstance(param, str):
-        raise ValueError(f"{role} must be a parameter name (a string), got {param!r}.")
-    name = param[len(_PARAM):] if param.startswith(_PARAM) else param
-    if _PARAM + name in results:
-        return _PARAM + name
-    available = sorted(k[len(_PARAM):] for k in results if k.startswith(_PARAM))
-    # 'beta' also finds a pipeline's or meta-estimator's 'tradesclassifier__beta'.
-    nested = [k for k in available if k.endswith("__" + name)]
-    if len(nested) == 1:
-        return _PARAM + nested[0]
-    if len(nested) > 1:
-        raise ValueError(
-            f"{role}={param!r} is ambiguous: it matches the parameters {nested}; give the full "
-            "name."
-        )
-    raise ValueError(
-        f"{role}={param!r}: the cv results have no column {_PARAM + name!r}. Parameters "
-        f"searched: {available}."
-    )
 
 
 def _sort_key(values):
@@ -244,7 +167,7 @@ class TradeoffDisplay(Display):
         groups = self.groups if self.groups is not None else [None] * n
         order = list(dict.fromkeys(groups))  # groups in order of first appearance
         params = self.param_values if self.param_values is not None else [None] * n
-        short = _short_param(self.param_name)
+        short = short_param(self.param_name)
 
         lines, errorbars, annotations = [], [], []
         for group in order:
@@ -369,25 +292,25 @@ class TradeoffDisplay(Display):
         True
         """
         cls._require_matplotlib("from_cv_results")
-        results = _results_of(search_or_cv_results)
-        clean_mean, clean_std = _metric_key(results, clean, "clean")
-        robust_mean, robust_std = _metric_key(results, robust, "robust")
-        param_key = _param_key(results, param, "param")
+        results = results_of(search_or_cv_results)
+        clean_mean, clean_std = metric_columns(results, clean, "clean")
+        robust_mean, robust_std = metric_columns(results, robust, "robust")
+        param_key = param_column(results, param, "param")
         groups = None
         if group_by is not None:
-            group_key = _param_key(results, group_by, "group_by")
+            group_key = param_column(results, group_by, "group_by")
             groups = ["(unset)" if g is None else format_value(g)
-                      for g in _unmask(results[group_key])]
+                      for g in unmask(results[group_key])]
         display = cls(
             clean_accuracy=results[clean_mean],
             robust_accuracy=results[robust_mean],
-            param_values=_unmask(results[param_key]),
+            param_values=unmask(results[param_key]),
             param_name=param_key,
             clean_std=results[clean_std] if clean_std else None,
             robust_std=results[robust_std] if robust_std else None,
             groups=groups,
             name=name,
-            xlabel=f"{clean_mean[len(_MEAN):]} (mean test score)",
-            ylabel=f"{robust_mean[len(_MEAN):]} (mean test score)",
+            xlabel=f"{clean_mean[len(MEAN):]} (mean test score)",
+            ylabel=f"{robust_mean[len(MEAN):]} (mean test score)",
         )
         return display.plot(ax=ax, annotate=annotate, error_bars=error_bars, **kwargs)

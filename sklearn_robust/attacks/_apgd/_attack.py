@@ -77,18 +77,11 @@ class APGD(Attack):
 
     %(croce_hein_refs)s
 
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_robust import ThreatModel
+    %(attack_example)s
     >>> from sklearn_robust.attacks import APGD
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
-    >>> model = torch.nn.Linear(4, 3)
-    >>> X, y = torch.rand(8, 4), torch.zeros(8, dtype=torch.long)
-    >>> attack = APGD(ThreatModel(eps=0.1, bounds=(0, 1)), steps=10, random_state=0)
-    >>> X_adv = attack(model, X, y)
-    >>> bool(((X_adv - X).abs() <= 0.1 + 1e-6).all())
+    >>> threat = ThreatModel(eps=0.1, bounds=(0, 1))
+    >>> apgd = APGD(threat, loss="dlr", steps=10, random_state=0)
+    >>> bool(threat.contains(apgd(model, X, y), X).all())
     True
     """
 

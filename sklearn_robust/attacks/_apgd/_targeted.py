@@ -43,19 +43,12 @@ class APGDTargeted(APGD):
 
     %(croce_hein_refs)s
 
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_robust import ThreatModel
+    %(attack_example)s
     >>> from sklearn_robust.attacks import APGDTargeted
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
-    >>> model = torch.nn.Linear(4, 5)
-    >>> X, y = torch.rand(8, 4), torch.zeros(8, dtype=torch.long)
-    >>> attack = APGDTargeted(ThreatModel(eps=0.1, bounds=(0, 1)), n_target_classes=2,
+    >>> apgd_t = APGDTargeted(ThreatModel(eps=0.1, bounds=(0, 1)), n_target_classes=2,
     ...                       steps=10, random_state=0)
-    >>> X_adv = attack(model, X, y)
-    >>> bool(attack.threat.contains(X_adv, X).all())
+    >>> X_adv = apgd_t(model, X, y)  # 2 runs per point, one per target class
+    >>> bool(apgd_t.threat.contains(X_adv, X).all())
     True
     """
 

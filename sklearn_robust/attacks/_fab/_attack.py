@@ -64,22 +64,12 @@ class FAB(Attack):
 
     %(fab_refs)s
 
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_robust import ThreatModel
+    %(attack_example)s
     >>> from sklearn_robust.attacks import FAB
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
-    >>> model = torch.nn.Linear(4, 3)
-    >>> X = torch.rand(8, 4)
-    >>> y = model(X).argmax(dim=1)
-    >>> attack = FAB(ThreatModel(eps=0.5, bounds=(0, 1)), steps=10, random_state=0)
-    >>> X_adv = attack(model, X, y)
-    >>> bool(attack.threat.contains(X_adv, X).all())
-    True
-    >>> bool((model(X_adv).argmax(dim=1) != y).any())
-    True
+    >>> fab = FAB(ThreatModel(eps=0.5, bounds=(0, 1)), steps=10, random_state=0)
+    >>> X_adv = fab(model, X, y)
+    >>> bool(fab.threat.contains(X_adv, X).all()), bool((model(X_adv).argmax(1) != y).any())
+    (True, True)
     """
 
     name = "fab"
@@ -244,19 +234,12 @@ class FABTargeted(FAB):
 
     %(fab_refs)s
 
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_robust import ThreatModel
+    %(attack_example)s
     >>> from sklearn_robust.attacks import FABTargeted
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
-    >>> model = torch.nn.Linear(4, 5)
-    >>> X = torch.rand(8, 4)
     >>> threat = ThreatModel(eps=1.0, norm="l2", bounds=(0, 1))
-    >>> fab_t = FABTargeted(threat, n_target_classes=2, steps=10, random_state=0)
-    >>> X_adv = fab_t(model, X, model(X).argmax(dim=1))
-    >>> bool((threat.distance(X_adv, X) <= 1.0 + 1e-6).all())
+    >>> X_adv = FABTargeted(threat, n_target_classes=2, steps=10, random_state=0)(
+    ...     model, X, y)
+    >>> bool((threat.distance(X_adv, X) <= 1.0 + 1e-6).all())  # in the l_2 ball
     True
     """
 

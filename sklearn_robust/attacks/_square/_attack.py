@@ -75,18 +75,11 @@ class Square(Attack):
 
     %(square_refs)s
 
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_robust import ThreatModel
+    %(attack_example)s
     >>> from sklearn_robust.attacks import Square
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
-    >>> model = torch.nn.Linear(4, 3)
-    >>> X, y = torch.rand(8, 4), torch.zeros(8, dtype=torch.long)
-    >>> attack = Square(ThreatModel(eps=0.1, bounds=(0, 1)), n_queries=50, random_state=0)
-    >>> X_adv = attack(lambda x: model(x).softmax(dim=1), X, y)  # scores only
-    >>> bool(attack.threat.contains(X_adv, X).all())
+    >>> square = Square(ThreatModel(eps=0.1, bounds=(0, 1)), n_queries=50, random_state=0)
+    >>> X_adv = square(lambda x: model(x).softmax(dim=1), X, y)  # scores only
+    >>> bool(square.threat.contains(X_adv, X).all())
     True
     """
 

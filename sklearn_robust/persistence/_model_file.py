@@ -1,164 +1,33 @@
-"""Model files that load without executing code: parameters as data, weights as tensors.
+"""The model file: a fitted model as its steps (scalers, then the net), written and read.
 
-A pickle (``joblib.dump``) runs whatever code its author put in it when it is loaded.
-:func:`save_model` writes a file that :func:`load_model` reads with
-``torch.load(weights_only=True)``, which accepts only tensors and plain containers: the
-estimators' parameters, fitted attributes and history are JSON text, arrays and weights
-are tensors, and classes are named and looked up in a fixed list (our classifiers and
-networks, torch's losses and optimizers, scikit-learn's scalers), never imported by name.
-
-skops (``skops.io``) does this for scikit-learn objects, but not for skorch nets: skorch
-stores the network, optimizer and criterion as a ``pickle`` blob inside its state, which
-skops would keep and skorch would unpickle on load. Hence this format.
-
-What is saved: one of this library's classifiers, or a ``Pipeline`` of ``StandardScaler``,
-``MinMaxScaler``, ``MaxAbsScaler`` or ``RobustScaler`` steps ending in one, whose network
-is a default one (``module=None``, ``MLP`` or ``SmallCNN``). Callbacks and the validation
-split are code, not data: they are not saved (the loaded model predicts, scores and is
-evaluated as the saved one; training it further starts with skorch's default callbacks).
-
-Examples
---------
->>> import tempfile
->>> from pathlib import Path
->>> import numpy as np
->>> from sklearn.datasets import load_breast_cancer
->>> from sklearn.pipeline import make_pipeline
->>> from sklearn.preprocessing import StandardScaler
->>> from sklearn_robust import NaturalClassifier
->>> from sklearn_robust.persistence import load_model, save_model
->>> X, y = load_breast_cancer(return_X_y=True)
->>> pipe = make_pipeline(StandardScaler(), NaturalClassifier(max_epochs=2, random_state=0))
->>> path = Path(tempfile.mkdtemp()) / "model.srm"
->>> save_model(pipe.fit(X, y), path)
->>> loaded = load_model(path)
->>> bool(np.array_equal(loaded.predict_proba(X), pipe.predict_proba(X)))
-True
+A step is JSON text (its class, the parameters that differ from the defaults, the fitted
+attributes prediction needs; for the net its threat model, history and the names of its
+weights) and tensors (arrays and weights); the file is one ``torch.save`` of them,
+marked with :data:`FORMAT` and a version.
 """
 
 import json
 import warnings
 
-import numpy as np
 import torch
 from sklearn import preprocessing
 from sklearn.pipeline import Pipeline
 from skorch.history import History
 
-from . import estimators
-from .threat import ThreatModel
-from .utils import forked_rng
-
-__all__ = ["FORMAT", "ModelFileError", "load_model", "save_model"]
+from .. import estimators
+from ..threat import ThreatModel
+from ..utils import forked_rng
+from ._codec import Encoder, ModelFileError, decode, decode_each
 
 #: The marker of the format, stored in every file.
 FORMAT = "sklearn-robust-model"
 _VERSION = 1
 _SCALERS = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler")
-_NETWORKS = ("MLP", "SmallCNN")
 # Parameters that are code run during training: not saved, their defaults on load.
 _TRAINING_ONLY = ("callbacks", "train_split")
 # Fitted attributes of a classifier that prediction and evaluation need.
 _NET_ATTRIBUTES = ("classes_inferred_", "n_features_in_", "feature_names_in_",
                    "sample_shape_", "input_shape_", "input_range_")
-
-
-class ModelFileError(ValueError):
-    """The file is not a model file of this format (or not one this version reads).
-
-    A ``ValueError``, so the command line reports it as bad input in one line.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from sklearn_robust.persistence import ModelFileError, load_model
-    >>> path = os.path.join(tempfile.mkdtemp(), "not_a_model.pt")
-    >>> with open(path, "w") as f:
-    ...     _ = f.write("hello")
-    >>> try:
-    ...     load_model(path)
-    ... except ModelFileError as error:
-    ...     print(type(error).__name__)
-    ModelFileError
-    """
-
-
-class _Encoder:
-    """Values to JSON, with arrays set aside as tensors and classes by public name."""
-
-    def __init__(self):
-        self.tensors = {}
-
-    def __call__(self, value, where):
-        if value is None or isinstance(value, (bool, int, float, str)):
-            return value
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, (list, tuple)):
-            items = [self(v, where) for v in value]
-            return items if isinstance(value, list) else {"tuple": items}
-        if isinstance(value, dict):
-            return {"dict": {str(k): self(v, where) for k, v in value.items()}}
-        if isinstance(value, np.ndarray):
-            if value.dtype.kind in "biuf":
-                key = f"a{len(self.tensors)}"
-                self.tensors[key] = torch.from_numpy(np.ascontiguousarray(value).copy())
-                return {"array": key}
-            if all(isinstance(v, str) for v in value.ravel()):
-                return {"strings": value.tolist(), "dtype": value.dtype.str}
-        if isinstance(value, type) and _class_name(value) is not None:
-            return {"class": _class_name(value)}
-        raise ValueError(
-            f"{where} = {value!r} cannot be saved as data; save_model takes numbers, "
-            "strings, arrays and the networks MLP and SmallCNN (use joblib for others)."
-        )
-
-
-def _class_name(cls):
-    """The public name of an allowed class, or None."""
-    for prefix, space, base in _spaces():
-        if space is estimators and cls.__name__ not in _NETWORKS:
-            continue
-        if getattr(space, cls.__name__, None) is cls and issubclass(cls, base):
-            return f"{prefix}.{cls.__name__}"
-    return None
-
-
-def _spaces():
-    return (("torch.nn", torch.nn, torch.nn.Module),
-            ("torch.optim", torch.optim, torch.optim.Optimizer),
-            ("sklearn_robust.estimators", estimators, object))
-
-
-def _resolve_class(name):
-    prefix, _, short = name.rpartition(".")
-    for space_name, space, base in _spaces():
-        if prefix == space_name:
-            allowed = _NETWORKS if space is estimators else dir(space)
-            cls = getattr(space, short, None) if short in allowed else None
-            if isinstance(cls, type) and issubclass(cls, base):
-                return cls
-    raise ModelFileError(f"the model file names a class that is not allowed: {name!r}.")
-
-
-def _decode(value, tensors):
-    if isinstance(value, list):
-        return [_decode(v, tensors) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "tuple" in value:
-        return tuple(_decode(v, tensors) for v in value["tuple"])
-    if "dict" in value:
-        return {k: _decode(v, tensors) for k, v in value["dict"].items()}
-    if "array" in value:
-        return tensors[value["array"]].numpy().copy()
-    if "strings" in value:
-        return np.asarray(value["strings"], dtype=value["dtype"])
-    return _resolve_class(value["class"])
-
-
-def _decode_each(mapping, tensors):
-    return {key: _decode(value, tensors) for key, value in mapping.items()}
 
 
 def _changed_params(estimator, encode, name):
@@ -246,7 +115,7 @@ def save_model(model, path):
     >>> load_model(path).threat_model_ == clf.threat_model_
     True
     """
-    encode = _Encoder()
+    encode = Encoder()
     if isinstance(model, Pipeline):
         *front, (last_name, last) = model.steps
         steps = [_scaler_step(step, name, encode) for name, step in front]
@@ -284,24 +153,24 @@ def _read(path):
 
 
 def _build(step, tensors):
-    params = _decode_each(step["params"], tensors)
+    params = decode_each(step["params"], tensors)
     if step["kind"] == "scaler":
         if step["class"] not in _SCALERS:
             raise ModelFileError(f"unknown scaler {step['class']!r} in the model file.")
         obj = getattr(preprocessing, step["class"])(**params)
-        vars(obj).update(_decode_each(step["attributes"], tensors))
+        vars(obj).update(decode_each(step["attributes"], tensors))
         return obj
     cls = getattr(estimators, step["class"], None)
     if (step["class"] not in estimators.__all__ or not isinstance(cls, type)
             or not issubclass(cls, estimators.RobustNetClassifier)):
         raise ModelFileError(f"unknown classifier {step['class']!r} in the model file.")
     net = cls(**params)
-    vars(net).update(_decode_each(step["attributes"], tensors))
+    vars(net).update(decode_each(step["attributes"], tensors))
     with forked_rng():  # building the network draws weights: leave the caller's RNG alone
         net.initialize()
     threat = step["threat"]
     net.threat_model_ = None if threat is None else ThreatModel(
-        eps=threat["eps"], norm=threat["norm"], bounds=_decode(threat["bounds"], tensors))
+        eps=threat["eps"], norm=threat["norm"], bounds=decode(threat["bounds"], tensors))
     net.history_ = History(step["history"])
     state = {key: tensors[ref] for key, ref in step["state"].items()}
     net.module_.load_state_dict(state)
@@ -335,10 +204,11 @@ def load_model(path):
     >>> from pathlib import Path
     >>> path = Path(tempfile.mkdtemp()) / "model.pkl"
     >>> _ = path.write_bytes(pickle.dumps({"not": "a model"}))
-    >>> load_model(path)
-    Traceback (most recent call last):
-    ...
-    sklearn_robust.persistence.ModelFileError: ... is not a sklearn-robust model file ...
+    >>> try:
+    ...     load_model(path)
+    ... except ModelFileError as error:
+    ...     print(f"{type(error).__name__}: {error}")
+    ModelFileError: /.../model.pkl is not a sklearn-robust model file (...).
     """
     meta, tensors = _read(path)
     try:
