@@ -12,6 +12,11 @@ plain torch, eval mode; on the 8x8 digits or on the 4,000 real MNIST training im
                  Square(n_queries=5000, resc_schedule=False) in a MultiAttack
   ta-shipped     torchattacks.AutoAttack(version='standard') as shipped (its stages
                  default to 10 iterations: a weaker budget than the paper's)
+  original       the original AutoAttack (github:fra31/auto-attack, version='standard',
+                 seed 0), only with ``--original PATH``: PATH is a checkout's root, the
+                 folder holding its ``autoattack/`` package (not vendored here: ``git
+                 clone https://github.com/fra31/auto-attack``, or any copy of it; it
+                 needs no install)
 
 Reported: robust accuracy (share of all points correct at the returned point, checked
 here the same way for every row), seconds, and the time ratio ours / ta-standard.
@@ -22,9 +27,11 @@ worker, which swamps the attacks' own cost.
 
 Run:  python benchmarks/bench_autoattack.py [--data digits mnist] [--n 200]
       [--norm linf l2] [--model natural at] [--threads 1] [--stages]
+      [--original PATH] [--skip-reference]
 """
 
 import argparse
+import sys
 import time
 import warnings
 
@@ -86,11 +93,25 @@ def reference(model, norm, eps, shipped):
     ])
 
 
+def original(model, norm, eps, path):
+    """The original AutoAttack, imported from the checkout at ``path``."""
+    sys.path.insert(0, str(path))
+    from autoattack import AutoAttack as Original  # noqa: PLC0415
+
+    device = next(model.parameters()).device
+    return Original(model, norm={"linf": "Linf", "l2": "L2"}[norm], eps=eps,
+                    version="standard", seed=0, verbose=False, device=str(device))
+
+
 def timed_stages(attack, name):
     """Wrap the stages of ``attack`` so that each call records its seconds and points."""
     times = {}
     if name == "ours":
         stages, method = list(attack.attacks.items()), "perturb"
+    elif name == "original":  # the stages of its run_standard_evaluation, in order
+        stages = [("apgd-ce", attack.apgd), ("apgd-t", attack.apgd_targeted),
+                  ("fab-t", attack.fab), ("square", attack.square)]
+        method = "perturb"
     elif name == "ta-standard":
         stages, method = [(type(a).__name__, a) for a in attack.attacks], "forward"
     else:
@@ -101,7 +122,8 @@ def timed_stages(attack, name):
         def wrapped(*args, _inner=inner, _stage=stage):
             start = time.perf_counter()
             out = _inner(*args)
-            times[_stage] = (time.perf_counter() - start, args[-3 if name == "ours" else 0])
+            points = args[-3] if name == "ours" else args[0]
+            times[_stage] = (time.perf_counter() - start, points)
             return out
 
         setattr(obj, method, wrapped)
@@ -124,6 +146,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's)")
     parser.add_argument("--stages", action="store_true", help="per-stage seconds")
+    parser.add_argument("--original", default=None, metavar="PATH",
+                        help="root of a checkout of github:fra31/auto-attack: adds the "
+                             "original AutoAttack as a row")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -137,17 +162,26 @@ def main(argv=None):
         for norm in args.norm:
             threat = ThreatModel(eps=EPS[norm], norm=norm, bounds=(0, 1))
             rows = ["ours"] if args.skip_reference else ["ours", "ta-standard", "ta-shipped"]
+            if args.original:
+                rows.insert(1, "original")
             seconds = {}
             for name in rows:
                 if name == "ours":
                     attack = AutoAttack(threat, random_state=0)
+                elif name == "original":
+                    attack = original(model, norm, threat.eps, args.original)
                 else:
                     attack = reference(model, norm, threat.eps, name == "ta-shipped")
                 stage_times = timed_stages(attack, name) if args.stages else {}
                 start = time.perf_counter()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
-                    X_adv = attack(model, X, y) if name == "ours" else attack(X, y)
+                    if name == "ours":
+                        X_adv = attack(model, X, y)
+                    elif name == "original":
+                        X_adv = attack.run_standard_evaluation(X, y, bs=len(X))
+                    else:
+                        X_adv = attack(X, y)
                 seconds[name] = time.perf_counter() - start
                 acc = robust_accuracy(model, threat, X_adv, X, y)
                 results.append({"model": kind, "norm": norm, "row": name, "robust": acc,
@@ -158,6 +192,9 @@ def main(argv=None):
                     print("    stages: " + ", ".join(
                         f"{stage} {sec:.2f} s on {len(points)}"
                         for stage, (sec, points) in stage_times.items()))
+            if "original" in seconds:
+                print(f"{kind:14s} {norm:5s} time ratio ours / original: "
+                      f"{seconds['ours'] / seconds['original']:.2f}")
             if "ta-standard" in seconds:
                 print(f"{kind:14s} {norm:5s} time ratio ours / ta-standard: "
                       f"{seconds['ours'] / seconds['ta-standard']:.2f}")
