@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test test-all lint bench docs clean
+.PHONY: install demo test test-all lint bench gpu-check cifar10-smoke docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,21 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py --threads 1 --log benchmarks/last_run.log
+
+# On a CUDA machine: TRADES on PreAct ResNet-18 with random CIFAR-shaped images, images per
+# second of the estimator and of a plain PyTorch loop, peak GPU memory, AutoAttack points
+# per second, as JSON (benchmarks/gpu_check.py). Exits 2 where there is no CUDA device.
+# Options through GPU_CHECK_ARGS, e.g. GPU_CHECK_ARGS="--precision bf16 --channels-last".
+GPU_CHECK_ARGS ?=
+gpu-check: $(STAMP)
+	$(PY) benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
+
+# One epoch of examples/cifar10_trades.py on the CPU, on a stand-in CIFAR-10 folder of 512
+# random images written to a temporary folder, with a narrow WideResNet-10-1 (the
+# plumbing of the CIFAR-10 recipe, not its results; about 20 s on one core).
+cifar10-smoke: $(STAMP)
+	$(PY) examples/cifar10_trades.py --fake-data 512 --epochs 1 --module wideresnet \
+		--depth 10 --widen-factor 1 --eval-n 128 --auto-n 32 --device cpu --threads 1
 
 # The docs get their own environment: Sphinx needs a newer `requests` than torchattacks
 # (in the test extra) allows. The build runs the gallery's quick examples (docs/conf.py,

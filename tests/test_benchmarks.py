@@ -74,7 +74,7 @@ def test_autoattack_benchmark_on_real_mnist_matches_torchattacks():
                                           "--model", "natural", "--threads", "1"])
     assert [r["row"] for r in rows] == ["ours", "ta-standard", "ta-shipped"]
     ours, ta = rows[0]["robust"], rows[1]["robust"]
-    assert all(r["model"] == "mnist/natural" and 0 <= r["robust"] <= 1 for r in rows)
+    assert all(r["model"] == "mnist/mlp/natural" and 0 <= r["robust"] <= 1 for r in rows)
     assert abs(ours - ta) <= 0.05  # one point of 20
 
 
@@ -216,3 +216,62 @@ def test_verification_against_art_smoke():
     for row in rows:
         assert row["crown"] >= row["deepz"]  # the issue's target, on its own networks
 
+
+
+# ------------------------------------------------------------------ gpu_check.py
+GPU_CHECK_KEYS = {
+    "device", "torch", "cuda", "cudnn_benchmark", "module", "image_size", "batch_size",
+    "timed_batches", "precision", "channels_last", "attack_steps",
+    "estimator_images_per_s", "plain_images_per_s", "estimator_to_plain_ratio",
+    "estimator_peak_memory_gib", "plain_peak_memory_gib", "seconds_per_cifar10_epoch",
+    "auto_version", "auto_points", "auto_points_per_s", "auto_robust_accuracy",
+}
+TINY = ["--allow-cpu", "--image-size", "8", "--batch-size", "4", "--batches", "2",
+        "--attack-steps", "2", "--eval-points", "4"]
+
+
+@pytest.mark.parametrize("options", [
+    ["--module", "wideresnet", "--depth", "10", "--widen-factor", "1"],
+    # PreAct ResNet-18, the default network; AutoAttack's full budget would take minutes
+    # on the points this network cannot be moved from (zero gradients): the fast preset
+    ["--precision", "bf16", "--channels-last", "--auto-version", "fast", "--eval-points", "2"],
+], ids=["wrn-10-1", "preactresnet18-bf16-channels-last"])
+@pytest.mark.filterwarnings("ignore:APGD-CE. the input gradient is exactly zero:UserWarning")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU route of a CUDA-less machine")
+def test_gpu_check_runs_on_the_cpu_at_tiny_sizes(tmp_path, capsys, options):
+    """The hidden --allow-cpu route: both sides train, AutoAttack runs, the JSON is whole."""
+    import json
+
+    out = tmp_path / "gpu.json"
+    result = load("gpu_check").main([*TINY, *options, "--json", str(out)])
+    assert json.loads(out.read_text()) == result == json.loads(capsys.readouterr().out)
+    assert GPU_CHECK_KEYS <= set(result)
+    assert result["device"].startswith("cpu") and result["estimator_peak_memory_gib"] is None
+    assert result["estimator_images_per_s"] > 0 and result["plain_images_per_s"] > 0
+    assert result["estimator_to_plain_ratio"] == pytest.approx(
+        result["estimator_images_per_s"] / result["plain_images_per_s"])
+    assert result["seconds_per_cifar10_epoch"] == pytest.approx(
+        50_000 / result["estimator_images_per_s"])
+    assert result["auto_points"] == (2 if "fast" in options else 4)
+    assert result["auto_points_per_s"] > 0
+    assert 0 <= result["auto_robust_accuracy"] <= 1
+    assert (result["precision"], result["channels_last"]) == (
+        ("bf16", True) if "bf16" in options else ("fp32", False))
+    assert result["module"] == ("wideresnet" if "wideresnet" in options else "preactresnet18")
+
+
+def test_gpu_check_without_cuda_exits_2_with_one_line(tmp_path):
+    """``make gpu-check`` on a machine without CUDA: status 2, one line, nothing written
+    (CUDA_VISIBLE_DEVICES hides any GPU, so this holds on a CUDA machine too)."""
+    import os
+    import subprocess
+
+    out = tmp_path / "gpu.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "gpu_check.py"), "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert done.returncode == 2
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1 and "no CUDA device" in lines[0], lines
+    assert not out.exists()

@@ -280,3 +280,57 @@ def test_certified_training_smoke(data, capsys):
         assert row["ibp"] <= row["auto"] + 1e-12 and row["crown"] <= row["auto"] + 1e-12
         assert row["auto"] <= row["clean"] + 1e-12
     assert "method CROWN-IBP" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ cifar10_trades.py
+def test_cifar10_trades_smoke_on_a_stand_in_folder(tmp_path, capsys):
+    """--smoke without --data: a stand-in folder written to a temporary folder, one epoch."""
+    out = tmp_path / "cifar.md"
+    row = _run_restoring_threads("cifar10_trades", ["--smoke", "--threads", "1",
+                                                    "--out", str(out)])
+    assert (row["n_train"], row["eval_n"], row["auto_n"], row["epochs"]) == (64, 16, 4, 1)
+    assert 0 <= row["pgd20"] <= row["clean"] <= 100
+    assert _is_fraction(row["auto_fraction"])
+    assert row["images_per_s"] > 0 and row["fit_s"] > 0
+    text = out.read_text()
+    assert "| TRADES, WRN-10-1 | 64 | 1 |" in text and "| 84.92 | 56.61 |" in text
+    assert "stand-in folder" in capsys.readouterr().out
+
+
+def test_cifar10_trades_reads_a_local_folder_and_its_subset(tmp_path, capsys):
+    namespace = runpy.run_path(str(EXAMPLES / "cifar10_trades.py"), run_name="example")
+    folder = namespace["write_fake_cifar10"](tmp_path / "cifar-10-batches-py", 100)
+    row = _run_restoring_threads("cifar10_trades", ["--data", str(folder), "--smoke",
+                                                    "--subset", "40", "--auto-n", "0",
+                                                    "--threads", "1"])
+    assert (row["n_train"], row["eval_n"], row["auto_n"], row["auto"]) == (40, 16, 0, "-")
+    printed = capsys.readouterr().out
+    assert f"loaded 40 training and 25 test images from {folder}" in printed
+    assert "AutoAttack" not in printed.split("| run |")[0]  # not run
+
+
+def test_cifar10_trades_names_a_missing_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        _main("cifar10_trades")(["--data", str(tmp_path / "nowhere"), "--smoke"])
+    assert "nowhere does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _main("cifar10_trades")([])  # neither --data nor --fake-data
+    assert "give --data PATH" in capsys.readouterr().err
+
+
+def test_cifar10_trades_trains_the_papers_recipe_by_default(tmp_path):
+    """The defaults are the TRADES recipe (checked on the estimator, nothing trained)."""
+    import torch
+
+    namespace = runpy.run_path(str(EXAMPLES / "cifar10_trades.py"), run_name="example")
+    _, args = namespace["parse_args"](["--data", str(tmp_path)])
+    params = namespace["make_classifier"](args).get_params()
+    assert params["module"] == "wideresnet"
+    assert (params["module__depth"], params["module__widen_factor"]) == (34, 10)
+    assert (params["eps"], params["step_size"], params["attack_steps"]) == (8 / 255, 2 / 255, 10)
+    assert (params["beta"], params["batch_size"], params["max_epochs"]) == (6.0, 128, 100)
+    assert params["optimizer"] is torch.optim.SGD and params["lr"] == 0.1
+    assert params["optimizer__momentum"] == 0.9 and params["optimizer__weight_decay"] == 2e-4
+    assert (params["lr_schedule"], params["max_shift"], params["flip"]) == ("piecewise", 4, True)
+    assert params["bounds"] == (0.0, 1.0)
+    assert (args.eval_n, args.auto_n, args.subset) == (10_000, 0, None)

@@ -7,12 +7,14 @@ White box: :class:`FGSM`, :class:`PGD`, :class:`APGD`, :class:`APGDTargeted`, an
 minimum-norm :class:`FAB` and :class:`FABTargeted`. Black box:
 :class:`Square`. The worst case over several: :class:`Cascade`, and its preset
 :class:`AutoAttack`. By name: :func:`make_attack`. A new attack subclasses
-:class:`Attack` and writes :meth:`Attack.perturb` for one batch.
+:class:`Attack` and writes :meth:`Attack.perturb` for one batch. A call that may take
+long says so first, with its estimate (:class:`LongEvaluationWarning`).
 """
 
 from ._apgd import APGD, APGDTargeted, apgd_checkpoints
 from ._auto import AutoAttack
 from ._base import Attack
+from ._budget import LongEvaluationWarning
 from ._cascade import Cascade
 from ._fab import FAB, FABTargeted
 from ._losses import LOSSES, cross_entropy, dlr, dlr_targeted, margin, resolve_loss
@@ -31,6 +33,7 @@ __all__ = [
     "FABTargeted",
     "FGSM",
     "LOSSES",
+    "LongEvaluationWarning",
     "PGD",
     "Square",
     "apgd_checkpoints",

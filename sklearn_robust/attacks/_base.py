@@ -1,9 +1,7 @@
-"""What every attack shares: parameters, batching, seeding, the model left as it was, and
-the working set of points still standing."""
+"""What every attack shares: parameters, batching, seeding, the model left as it was."""
 
 import inspect
 from numbers import Integral
-from types import SimpleNamespace
 
 import torch
 from sklearn import get_config
@@ -19,13 +17,9 @@ from ..utils import (
     module_device,
     validate_params_of,
 )
+from ._budget import intra_op_threads, plan_run
 from ._checks import check_model_outputs
 from ._warnings import warning_scope
-
-
-def margin_fooled(logits, y):
-    """Boolean per sample: the predicted class differs from ``y``."""
-    return logits.argmax(dim=1) != y
 
 
 def check_threat(threat):
@@ -73,7 +67,12 @@ class Attack:
 
     Each call first runs AutoAttack's checks on the model (two forward passes of the
     first points): a ``UserWarning`` says so when the outputs are randomised or, for a
-    gradient attack, look like probabilities rather than logits.
+    gradient attack, look like probabilities rather than logits. A call with a large
+    budget (:meth:`passes_per_point` times the points) times the model on the first
+    batch: it runs with the fewest intra-op threads, up to torch's setting, that are
+    fastest there (fewer than the setting only when the cores are busy with other
+    work), and if it may take more than a minute it says so, with its estimate, by a
+    :class:`LongEvaluationWarning` before it starts.
 
     Examples
     --------
@@ -179,10 +178,16 @@ class Attack:
         out = torch.empty_like(X)
         starts = range(0, X.shape[0], self.batch_size)
         with warning_scope(), frozen(module):
-            check_model_outputs(self, module, X)
-            for start in tqdm(starts, desc=self.name, disable=not self.verbose, leave=False):
-                rows = slice(start, start + self.batch_size)
-                out[rows] = self._attack_batch(module, X[rows], y[rows], generator)
+            outputs = check_model_outputs(self, module, X)
+            threads = torch.get_num_threads()
+            if outputs is not None and outputs.dim() == 2:
+                threads = plan_run(self, module, X[:self.batch_size], X.shape[0],
+                                   outputs.shape[1])
+            with intra_op_threads(threads):
+                for start in tqdm(starts, desc=self.name, disable=not self.verbose,
+                                  leave=False):
+                    rows = slice(start, start + self.batch_size)
+                    out[rows] = self._attack_batch(module, X[rows], y[rows], generator)
         return out
 
     def _attack_batch(self, module, x, y, generator):
@@ -190,6 +195,14 @@ class Attack:
         if self.threat.eps == 0:
             return x
         return self.perturb(module, x, y, generator)
+
+    def passes_per_point(self, n_classes):
+        """``(gradient, forward)`` passes of the model a point may cost, or ``None``.
+
+        The whole budget, spent on a point the attack cannot break (others leave early);
+        used to announce long evaluations (``LongEvaluationWarning``). ``None``: unknown.
+        """
+        return None
 
     def perturb(self, module, x, y, generator):  # pragma: no cover - abstract
         """Adversarial points for one batch: the hook subclasses implement.
@@ -224,122 +237,3 @@ def _as_number(value, constraints):
         if isinstance(constraint, Interval) and isinstance(value, constraint.type):
             return int(value) if constraint.type is Integral else float(value)
     return value
-
-
-class WorkingSet:
-    """The points of a batch an attack still works on, and what it found for each.
-
-    Every attack runs one loop: attack the points still standing, keep each point's
-    first success, drop the broken points, stop when none is left. This is its
-    bookkeeping, written once. :attr:`found` holds the batch's answers, :attr:`rows`
-    the batch indices of the points still standing, and :attr:`state` the search's
-    per-point tensors, which follow the points when some leave.
-
-    Parameters
-    ----------
-    found : torch.Tensor of shape (n, ...)
-        The batch's answers so far (usually the points themselves); updated in place.
-    standing : torch.Tensor of shape (n,), bool
-        The points to attack; the others keep their answer.
-    score : torch.Tensor of shape (n,) or None, default=None
-        With a score (PGD's loss, FAB's distance negated), a point never broken keeps
-        its highest-scoring answer; without, only successes change answers. Updated in
-        place.
-
-    Attributes
-    ----------
-    rows : torch.Tensor of shape (m,)
-        Batch indices of the points still standing, in order.
-    standing : torch.Tensor of shape (n,), bool
-        Which points of the batch still stand.
-    state : types.SimpleNamespace
-        Per-point tensors of the search, one row per standing point (or ``None``); set
-        by :meth:`follow` or by assigning attributes.
-
-    Examples
-    --------
-    >>> import torch
-    >>> points = WorkingSet(torch.zeros(3, 2), torch.tensor([True, True, False]))
-    >>> state = points.follow(x=torch.arange(6.0).view(3, 2))
-    >>> points.offer(state.x + 1, hit=torch.tensor([True, False]))
-    >>> points.rows, state.x
-    (tensor([1]), tensor([[2., 3.]]))
-    >>> points.found
-    tensor([[1., 2.],
-            [0., 0.],
-            [0., 0.]])
-    """
-
-    def __init__(self, found, standing, score=None):
-        self.found = found
-        self.standing = standing.clone()
-        self.score = score
-        self.rows = standing.nonzero().squeeze(1)
-        self.state = SimpleNamespace()
-
-    def __len__(self):
-        return self.rows.numel()
-
-    def take(self, *tensors):
-        """The rows of batch ``tensors`` (shape ``(n, ...)``) at the standing points."""
-        return tuple(t[self.rows] for t in tensors)
-
-    def follow(self, **tensors):
-        """A new :attr:`state` from batch ``tensors``, restricted to the standing points.
-
-        Each is a copy (``None`` stays ``None``); the state's tensors follow the points
-        from then on.
-        """
-        self.state = SimpleNamespace(**{name: None if t is None else t[self.rows]
-                                        for name, t in tensors.items()})
-        return self.state
-
-    def offer(self, points, hit, score=None, rows=None):
-        """Answers for the standing points; the broken ones (``hit``) leave.
-
-        A hit's answer is kept for good. Otherwise, with a ``score``, an answer scoring
-        higher than the point's best replaces it.
-
-        Parameters
-        ----------
-        points : torch.Tensor of shape (m, ...)
-            The answers.
-        hit : torch.Tensor of shape (m,), bool
-            Which answers break their point.
-        score : torch.Tensor of shape (m,) or None, default=None
-            Their scores (needs a ``score`` at construction).
-        rows : torch.Tensor of shape (m,) or None, default=None
-            The batch rows answered (default: :attr:`rows`, whose order the answers and
-            :attr:`state` share); answers for points no longer standing are ignored.
-        """
-        if rows is None:
-            rows, open_ = self.rows, None
-        else:
-            open_ = self.standing[rows]
-            hit = hit & open_
-        if score is not None:
-            take = hit | (score > self.score[rows])
-            if open_ is not None:
-                take &= open_
-            self.found[rows[take]] = points[take]
-            self.score[rows[take]] = score[take]
-        elif bool(hit.any()):
-            self.found[rows[hit]] = points[hit]
-        else:
-            return
-        self.standing[rows[hit]] = False
-        self._keep(~hit if open_ is None else self.standing[self.rows])
-
-    def update(self, points, score=None):
-        """Set the answers (and scores) of all the standing points, in :attr:`rows` order."""
-        self.found[self.rows] = points
-        if score is not None:
-            self.score[self.rows] = score
-
-    def _keep(self, keep):
-        if bool(keep.all()):
-            return
-        self.rows = self.rows[keep]
-        for name, value in vars(self.state).items():
-            if value is not None:
-                setattr(self.state, name, value[keep])

@@ -5,9 +5,10 @@ from collections.abc import Mapping
 
 import torch
 
-from ._base import Attack, WorkingSet
+from ._base import Attack
 from ._checks import check_black_box_gains
 from ._docs import docs
+from ._working_set import WorkingSet
 
 
 def _named_stages(attacks):
@@ -101,6 +102,13 @@ class Cascade(Attack):
     def uses_gradients(self):
         """Whether any stage differentiates the model."""
         return any(attack.uses_gradients for attack in self.attacks.values())
+
+    def passes_per_point(self, n_classes):
+        """The stages' budgets added up (a point standing to the end runs them all)."""
+        budgets = [attack.passes_per_point(n_classes) for attack in self.attacks.values()]
+        if any(budget is None for budget in budgets):
+            return None
+        return tuple(sum(part) for part in zip(*budgets, strict=True))
 
     def __repr__(self):
         return f"{type(self).__name__}(threat={self.threat!r}, attacks={list(self.attacks)})"

@@ -36,7 +36,8 @@ def check_model_outputs(attack, module, x):
     """Warn if ``module`` looks randomised, or (gradient attacks) outputs probabilities.
 
     Two forward passes on the first :data:`N_CHECKED` points of ``x``, inside the
-    attack's frozen block (eval mode, no parameter gradients).
+    attack's frozen block (eval mode, no parameter gradients). Returns the first pass's
+    outputs (``None`` for an empty ``x``).
 
     Examples
     --------
@@ -52,7 +53,7 @@ def check_model_outputs(attack, module, x):
     """
     x = x[:N_CHECKED]
     if x.shape[0] == 0:
-        return
+        return None
     with torch.no_grad():
         first, second = module(x).float(), module(x).float()
     if not getattr(attack, "expects_randomness", False) and not torch.allclose(
@@ -76,6 +77,7 @@ def check_model_outputs(attack, module, x):
                 "before its softmax (its logits).",
                 stacklevel=4, key="probabilities",
             )
+    return first
 
 
 def input_gradient(total, x, caller, *, check=True, retain_graph=False):

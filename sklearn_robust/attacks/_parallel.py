@@ -69,7 +69,7 @@ def target_runs(logits, y, n_target_classes, restarts):
 def side_by_side(points, runs, numel, weight=1):
     """The groups of ``runs`` that share one batch, each on the points still standing.
 
-    ``points`` is the attack's working set over the batch (``_base.WorkingSet``),
+    ``points`` is the attack's working set over the batch (``_working_set.WorkingSet``),
     ``runs`` one target per run (a tensor over the batch, or ``None`` for an untargeted
     run), ``numel`` and ``weight`` as in :func:`run_groups`. Yields
     ``(group, rows, copies, target)`` per group: its run indices, the batch rows of the

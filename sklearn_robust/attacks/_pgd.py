@@ -4,9 +4,10 @@ import torch
 
 from ..threat import L1_FRACTION, step_length
 from ..utils import FRACTION, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, StrOptions
-from ._base import Attack, WorkingSet, margin_fooled
+from ._base import Attack
 from ._docs import docs
 from ._losses import get_loss
+from ._working_set import WorkingSet, margin_fooled
 
 
 @docs
@@ -85,6 +86,10 @@ class PGD(Attack):
             raise ValueError(
                 f"l1_fraction is for norm='l1' only; {cls.__name__} has norm={norm!r}."
             )
+
+    def passes_per_point(self, n_classes):
+        """One gradient pass per step and restart."""
+        return self.steps * self.restarts, 0
 
     def perturb(self, module, x, y, generator):
         """Adversarial points for one batch (see :meth:`Attack.perturb`)."""

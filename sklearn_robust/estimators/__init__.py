@@ -14,6 +14,7 @@ from ._classifiers import (
 )
 from ._networks import MLP, SmallCNN, default_network
 from ._regularisers import GRClassifier, LLRClassifier
+from ._resnets import PreActResNet18, WideResNet
 
 __all__ = [
     "ATClassifier",
@@ -25,11 +26,13 @@ __all__ = [
     "LLRClassifier",
     "MLP",
     "NaturalClassifier",
+    "PreActResNet18",
     "RSTClassifier",
     "RobustNetClassifier",
     "SCOREClassifier",
     "SmallCNN",
     "TRADESClassifier",
     "ThreatNetClassifier",
+    "WideResNet",
     "default_network",
 ]

@@ -4,9 +4,9 @@ Everything skorch does (history, callbacks, devices, persistence) is kept. The b
 declares the parameters (``_parameter_constraints``) and builds the objective; the other
 jobs are small mixins: checking the parameters in ``fit`` (:mod:`._params`), the
 training step and the fit's randomness (:mod:`._training`), data validation and label
-encoding (:mod:`._data`), devices (:mod:`._device`), mixed precision
-(:mod:`._precision`), the criterion (:mod:`._criterion`) and, composed by the user,
-Accelerate (:mod:`._accelerate`).
+encoding (:mod:`._data`, datasets in :mod:`._dataset_input`), devices (:mod:`._device`),
+mixed precision (:mod:`._precision`), learning-rate schedules (:mod:`._schedules`), the
+criterion (:mod:`._criterion`) and, composed by the user, Accelerate (:mod:`._accelerate`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,9 @@ from types import MappingProxyType
 import torch
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
-from skorch.utils import is_dataset
 
 from ..objectives import Natural
 from ..utils import (
-    NON_NEGATIVE,
-    NON_NEGATIVE_INT,
     POSITIVE,
     POSITIVE_INT,
     Options,
@@ -33,17 +30,20 @@ from ..utils import (
 )
 from ._criterion import CriterionMixin
 from ._data import DataMixin
+from ._dataset_input import is_encoded, training_extremes
 from ._device import DeviceMixin
 from ._docs import fill_doc
-from ._networks import Reshape, check_input_shape, default_network
-from ._params import ParamsMixin
-from ._precision import PRECISION_CONSTRAINT, PrecisionMixin
+from ._named_networks import network_from_data
+from ._networks import Reshape, check_input_shape
+from ._params import TRAINING_CONSTRAINTS, ParamsMixin
+from ._precision import PrecisionMixin
+from ._schedules import ScheduleMixin
 from ._training import TrainingStepMixin
 
 
 @fill_doc
 class RobustNetClassifier(ParamsMixin, TrainingStepMixin, DataMixin, DeviceMixin,
-                          PrecisionMixin, CriterionMixin, NeuralNetClassifier):
+                          PrecisionMixin, ScheduleMixin, CriterionMixin, NeuralNetClassifier):
     """Base of every classifier in this library: skorch training, one objective per method.
 
     A subclass sets the training method by naming ``objective_class`` and the
@@ -92,9 +92,7 @@ class RobustNetClassifier(ParamsMixin, TrainingStepMixin, DataMixin, DeviceMixin
         "max_epochs": POSITIVE_INT,
         "batch_size": [*POSITIVE_INT, Options(Integral, {-1})],
         "device": [None, str, torch.device],
-        "max_shift": NON_NEGATIVE_INT,
-        "noise_std": NON_NEGATIVE,
-        "precision": PRECISION_CONSTRAINT,
+        **TRAINING_CONSTRAINTS,
     }
 
     # skorch sets these in __init__; scikit-learn wants no non-parameter attribute set
@@ -118,8 +116,11 @@ class RobustNetClassifier(ParamsMixin, TrainingStepMixin, DataMixin, DeviceMixin
         device="auto",
         verbose=0,
         max_shift=0,
+        flip=False,
         noise_std=0.0,
         precision=None,
+        channels_last=False,
+        lr_schedule=None,
         **kwargs,
     ):
         # skorch's __setattr__ refuses a torch module instance (module=nn.Sequential(...),
@@ -142,8 +143,11 @@ class RobustNetClassifier(ParamsMixin, TrainingStepMixin, DataMixin, DeviceMixin
         self.input_shape = input_shape
         self.random_state = random_state
         self.max_shift = max_shift
+        self.flip = flip
         self.noise_std = noise_std
         self.precision = precision
+        self.channels_last = channels_last
+        self.lr_schedule = lr_schedule
         for name in ("history_", "initialized_", "virtual_params_"):
             if name not in kwargs:
                 vars(self).pop(name, None)
@@ -186,7 +190,9 @@ class RobustNetClassifier(ParamsMixin, TrainingStepMixin, DataMixin, DeviceMixin
         X, y_encoded = self._validate_training_data(X, y, reset, classes)
         objective = self.make_objective()
         self._check_criterion(objective)
-        threat = self.make_threat_model(X) if objective.adversarial else None
+        # A dataset's bounds='auto' and bounds check read its per-coordinate extremes.
+        threat = (self.make_threat_model(training_extremes(X)) if objective.adversarial
+                  else None)
         self.objective_, self.threat_model_ = objective, threat
         return X, y_encoded
 
@@ -209,26 +215,19 @@ class RobustNetClassifier(ParamsMixin, TrainingStepMixin, DataMixin, DeviceMixin
         """Build ``module_``: the given network, or for ``module=None`` the default one.
 
         ``module=None`` builds :func:`default_network` from the training data, so it needs
-        ``fit``. To rebuild it without data (to restore saved parameters), name the network
-        it builds: ``module=SmallCNN, module__image_shape=(C, H, W), module__n_classes=n``
-        for images, the same plus ``input_shape=(C, H, W)`` for flat rows reshaped to
-        images, ``module=MLP, module__n_features=d, module__n_classes=n`` for tabular
-        rows; other ``module__*`` parameters as in the fit.
+        ``fit``; a name (``'preactresnet18'``, ``'wideresnet'``) builds that network with
+        the data's class count and channels (without data: ``classes`` and
+        ``module__in_channels``, default 3). To rebuild the default without data (to
+        restore saved parameters), name the network it builds: ``module=SmallCNN,
+        module__image_shape=(C, H, W), module__n_classes=n`` for images, the same plus
+        ``input_shape=(C, H, W)`` for flat rows reshaped to images, ``module=MLP,
+        module__n_features=d, module__n_classes=n`` for tabular rows; other
+        ``module__*`` parameters as in the fit.
         """
-        if self.module is None:
-            if not hasattr(self, "sample_shape_"):
-                raise ValueError(
-                    "module=None builds its network from the training data: call fit first, "
-                    "or name the network to initialise without data, e.g. module=SmallCNN, "
-                    "module__image_shape=(1, 8, 8), module__n_classes=10 (images), "
-                    "module=MLP, module__n_features=30, module__n_classes=2 (tabular), "
-                    "and classes=[...] for the labels."
-                )
-            kwargs = self.get_params_for("module")
-            self.module_ = default_network(
-                self.sample_shape_, len(self.classes_), getattr(self, "input_shape_", None),
-                **kwargs,
-            )
+        if self.module is None or isinstance(self.module, str):
+            self.module_ = network_from_data(
+                self.module, getattr(self, "sample_shape_", None), getattr(self, "classes_", None),
+                getattr(self, "input_shape_", self.input_shape), **self.get_params_for("module"))
             return self
         # A user's network draws its weights from torch's global stream: built from the
         # fit's stream under a lock (the library's networks draw from the stream itself).
@@ -244,15 +243,17 @@ class RobustNetClassifier(ParamsMixin, TrainingStepMixin, DataMixin, DeviceMixin
         return self
 
     # ------------------------------------------------------------------ sklearn API
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y=None, **fit_params):
         """Validate the data, then train from scratch (or continue with ``warm_start``).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
-            Training inputs; converted to float32.
-        y : array-like of shape (n_samples,)
-            Labels of any type (strings included).
+        X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W), or Dataset
+            Training inputs, converted to float32; or a map-style torch ``Dataset`` of
+            ``(tensor, int)`` pairs, read in batches by skorch's loaders, after one pass
+            that checks the items and finds the classes, shape and range.
+        y : array-like of shape (n_samples,) or None, default=None
+            Labels of any type (strings included); ``None`` with a dataset.
         **fit_params
             Refused (``TypeError``): the objectives call the network with the input alone.
 
@@ -266,15 +267,15 @@ class RobustNetClassifier(ParamsMixin, TrainingStepMixin, DataMixin, DeviceMixin
         self._train(X, y, first=True)
         return self
 
-    def partial_fit(self, X, y, classes=None, **fit_params):
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train for ``max_epochs`` more epochs, initialising on the first call.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
-            Training inputs of this call.
-        y : array-like of shape (n_samples,)
-            Their labels.
+        X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W), or Dataset
+            Training inputs of this call (a dataset as in :meth:`fit`).
+        y : array-like of shape (n_samples,) or None, default=None
+            Their labels; ``None`` with a dataset.
         classes : array-like of shape (n_classes,), default=None
             Every class of the stream, as in scikit-learn's ``partial_fit``: needed on the
             first call when its batch lacks some class (the network gets one output per
@@ -302,7 +303,7 @@ class RobustNetClassifier(ParamsMixin, TrainingStepMixin, DataMixin, DeviceMixin
     def predict(self, X):
         """The most probable label for each sample."""
         proba = self.predict_proba(X)
-        if is_dataset(X):
+        if is_encoded(X):
             # skorch's scoring callbacks pass its internal dataset, whose labels are encoded.
             return proba.argmax(axis=1)
         return self.classes_[proba.argmax(axis=1)]

@@ -2,13 +2,13 @@
 
 from numbers import Real
 
-import numpy as np
 import torch
 
 from .. import verify
 from ..objectives import IntervalBoundTraining
 from ..utils import NON_NEGATIVE, Interval, StrOptions
 from ._adversarial import ThreatNetClassifier
+from ._dataset_input import first_input
 from ._docs import fill_doc
 
 _FRACTION = [Interval(Real, 0, 1, closed="both")]
@@ -174,7 +174,7 @@ class IBPClassifier(ThreatNetClassifier):
         """Refuse a network the bounds cannot read before the first step (the warm-up
         steps would not reach the bound)."""
         super().on_train_begin(net, X=X, y=y, **kwargs)
-        first = self._to_device(torch.as_tensor(np.asarray(X[:1]), dtype=torch.float32))
+        first = self._to_device(torch.as_tensor(first_input(X), dtype=torch.float32))
         label = torch.zeros(1, dtype=torch.long, device=first.device)
         with torch.no_grad():
             verify.training_margin_bounds(self.module_, first, label, eps=0.0,

@@ -8,24 +8,44 @@ several classifiers reads the same in each and is edited in one place.
 from ..utils import Substitution
 
 _NETWORK = """\
-module : torch.nn.Module class or instance, or None, default=None
+module : torch.nn.Module class or instance, str or None, default=None
     The network, returning logits. ``None`` builds :class:`MLP` for 2-D input and
     :class:`SmallCNN` for images ``(N, C, H, W)`` or ``(N, H, W)`` (or flat rows
-    reshaped by ``input_shape``); ``module__*`` parameters reach its constructor.
+    reshaped by ``input_shape``); ``module__*`` parameters reach its constructor. A
+    name builds one of the papers' image networks, its class count and input channels
+    taken from the data: ``'preactresnet18'`` (:class:`PreActResNet18`, Rice et al.
+    2020) or ``'wideresnet'`` (:class:`WideResNet`, TRADES and SCORE;
+    ``module__depth``, default 34, ``module__widen_factor``, default 10).
+    ``module__mean`` and ``module__std`` (per channel) normalise the input inside the
+    network, so ``eps`` and ``bounds`` stay in pixel units.
 input_shape : tuple of int or None, default=None
     Reshape flat rows to ``(C, H, W)`` or ``(H, W)`` before the network, so image data
     can flow through a scikit-learn ``Pipeline`` as 2-D arrays.
 random_state : int, RandomState instance or None, default=None
     Seeds weight initialisation, shuffling, dropout and attack starts during ``fit``
     (inside a forked RNG: the global torch RNG is left as it was).
+"""
+
+# The training options: augmentation, precision, memory format, schedule, skorch's own.
+_TRAINING = """\
 max_shift : int, default=0
-    Data augmentation for image input: each training image is translated by its own
-    random offset of up to ``max_shift`` pixels per axis (zero fill), freshly drawn in
-    every epoch. ``0`` (the default) trains on the data as given; tabular input needs
-    ``0``. Prediction and scoring never shift.
+    Data augmentation for image input, the papers' random crop with zero padding: each
+    training image is padded with ``max_shift`` zeros on every side and a window of its
+    own size is cut out at row and column offsets drawn uniformly in ``[0, 2 *
+    max_shift]`` (a translation by up to ``max_shift`` pixels per axis, zero fill),
+    freshly for every image in every epoch; ``max_shift=4`` on 32x32 images is CIFAR-10's
+    ``RandomCrop(32, padding=4)``. ``0`` (the default) trains on the data as given;
+    tabular input needs ``0``. Prediction and scoring never shift.
+flip : bool, default=False
+    Data augmentation for image input: each training image is mirrored left to right
+    (its last axis) with probability 1/2, independently and freshly in every epoch,
+    after the crop (CIFAR-10's ``RandomHorizontalFlip``), drawn from the fit's own
+    stream so that ``random_state`` reproduces it. Flat rows with ``input_shape`` are
+    flipped as images; other tabular rows are refused. Prediction, scoring and the
+    evaluation attacks never flip.
 noise_std : float, default=0.0
     Gaussian data augmentation: each training batch gets fresh noise ``N(0,
-    noise_std**2)`` on every input coordinate (after the random shifts, before the
+    noise_std**2)`` on every input coordinate (after the crop and flip, before the
     objective, so an attack starts from the noisy batch), drawn from the fit's own
     stream. The base-classifier training of randomized smoothing (Cohen et al. 2019:
     ``noise_std`` equal to the smoothing ``sigma``); ``0.0`` (the default) adds none.
@@ -37,6 +57,25 @@ precision : {None, 'fp32', 'bf16', 'fp16'}, default=None
     with ``torch.amp.GradScaler``. ``'fp16'`` is meant for CUDA: on another device it
     runs, slowly, with a warning; ``'bf16'`` works on CPU and on GPUs that support it.
     Prediction, scoring and evaluation attacks stay in float32.
+channels_last : bool, default=False
+    Train in torch's ``channels_last`` memory format (faster convolutions on recent GPUs,
+    above all with ``precision='bf16'`` or ``'fp16'``): the network's 4-D weights are
+    converted when a fit starts and each 4-D training batch after augmentation. Results
+    match the default format up to floating-point rounding. Images only: tabular rows are
+    refused. Prediction and the evaluation attacks take their input as given, in float32.
+lr_schedule : {None, 'piecewise', 'cosine'}, default=None
+    Learning-rate schedule over the ``max_epochs`` epochs of each call of ``fit`` or
+    ``partial_fit``: torch's ``MultiStepLR`` or ``CosineAnnealingLR`` in skorch's
+    ``LRScheduler``, stepped after each epoch. Epoch ``e`` (counted from 0) trains at,
+    for ``'piecewise'`` (TRADES' schedule), ``lr`` while ``e < 0.75 * max_epochs``, then
+    ``0.1 * lr`` while ``e < 0.9 * max_epochs``, then ``0.01 * lr`` (``max_epochs=100``:
+    epochs 0-74, 75-89, 90-99); for ``'cosine'``, ``lr * (1 + cos(pi * e /
+    max_epochs)) / 2``, from ``lr`` down to about 0 without warm-up. Each epoch's rate
+    is recorded in ``history`` as ``'event_lr'``. Every call (``partial_fit``, a
+    ``warm_start`` fit) runs the whole schedule again from ``lr`` and leaves the
+    optimizer at ``lr``; for one schedule across calls pass skorch's ``LRScheduler`` in
+    ``callbacks`` instead. ``None`` (the default) keeps ``lr`` unless a callback changes
+    it; an ``LRScheduler`` callback beside ``lr_schedule`` is an error.
 criterion, optimizer, lr, max_epochs, batch_size, train_split, device, verbose
     As in skorch, with these defaults: cross-entropy on logits, Adam, 1e-3, 30, 64, no
     internal validation split, ``'auto'`` (CUDA if available, else CPU), silent. On a
@@ -104,5 +143,5 @@ _DIGITS = """\
 >>> X_train, X_test, y_train, y_test = load_digits_images(flat=True)"""
 
 #: The decorator every classifier's docstring goes through.
-fill_doc = Substitution(network=_NETWORK, threat=_THREAT, schedule=_SCHEDULE, awp=_AWP,
-                        ls=_LS, attributes=_ATTRIBUTES, digits=_DIGITS)
+fill_doc = Substitution(network=_NETWORK + _TRAINING, threat=_THREAT, schedule=_SCHEDULE,
+                        awp=_AWP, ls=_LS, attributes=_ATTRIBUTES, digits=_DIGITS)

@@ -8,7 +8,7 @@ from torch import nn
 from ..utils import active_generator
 
 
-def materialised(module):
+def materialised(module, conv_init="torch"):
     """``module``, built on the meta device, given torch's default initial weights.
 
     The library's networks build their layers on the meta device (no memory, no random
@@ -18,7 +18,13 @@ def materialised(module):
     active fit's stream (:func:`~sklearn_robust.utils.active_generator`; torch's global
     stream outside a fit): the same numbers as a network built by torch from that stream,
     without touching the global stream that other threads share. Other layers
-    (BatchNorm) are reset as torch resets them.
+    (BatchNorm, the networks' input normalisation) are reset as they reset themselves.
+    ``conv_init='he-fan-out'`` draws convolution weights from ``N(0, 2 / fan_out)``
+    instead (He et al. 2015, fan-out mode: the WideResNet reference code's choice).
+
+    A network built inside the caller's own ``with torch.device("meta")`` block stays on
+    the meta device, as torch's layers do there: its shapes without memory (to count
+    parameters, say).
 
     Examples
     --------
@@ -31,6 +37,10 @@ def materialised(module):
     >>> bool(torch.equal(built.weight, torch.nn.Linear(3, 2).weight))
     True
     """
+    if conv_init not in ("torch", "he-fan-out"):
+        raise ValueError(f"conv_init must be 'torch' or 'he-fan-out', got {conv_init!r}.")
+    if torch.get_default_device().type == "meta":
+        return module
     module.to_empty(device="cpu")
     generator = active_generator("cpu")
     with torch.no_grad():
@@ -38,7 +48,11 @@ def materialised(module):
             if isinstance(layer, (nn.Linear, nn.modules.conv._ConvNd)):
                 # drawn in a contiguous tensor: the values of torch's init in any layout
                 weight = torch.empty(layer.weight.shape)
-                nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+                if conv_init == "he-fan-out" and not isinstance(layer, nn.Linear):
+                    fan_out = weight[0, 0].numel() * weight.shape[0]  # k * k * out
+                    weight.normal_(0.0, math.sqrt(2.0 / fan_out), generator=generator)
+                else:
+                    nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
                 layer.weight.copy_(weight)
                 if layer.bias is not None:
                     fan_in = weight[0].numel()
@@ -288,7 +302,7 @@ def default_network(sample_shape, n_classes, input_shape=None, **kwargs):
 
 
 def check_input_shape(input_shape, sample_shape):
-    """Validate the ``input_shape`` parameter against the data; return it as a tuple."""
+    """Validate ``input_shape`` against the data (its form alone for ``sample_shape=None``)."""
     if input_shape is None:
         return None
     try:
@@ -299,7 +313,8 @@ def check_input_shape(input_shape, sample_shape):
         raise ValueError(
             f"input_shape must be (H, W) or (C, H, W) with positive sizes, got {input_shape!r}."
         )
-    if len(sample_shape) != 1 or math.prod(shape) != sample_shape[0]:
+    if sample_shape is not None and (len(sample_shape) != 1
+                                     or math.prod(shape) != sample_shape[0]):
         raise ValueError(
             f"input_shape {shape} needs flat rows of {math.prod(shape)} features, "
             f"got samples of shape {tuple(sample_shape)}."

@@ -6,7 +6,20 @@ with the objective's own constraints, added when the class is defined. ``fit`` c
 them all before any work; skorch's private bookkeeping is no parameter.
 """
 
-from ..utils import resolve_device, validate_params_of
+from ..utils import NON_NEGATIVE, NON_NEGATIVE_INT, resolve_device, validate_params_of
+from ._precision import PRECISION_CONSTRAINT
+from ._schedules import LR_SCHEDULE_CONSTRAINT
+
+#: The training options every classifier has (augmentation, precision, memory format,
+#: learning-rate schedule), declared once for the base's ``_parameter_constraints``.
+TRAINING_CONSTRAINTS = {
+    "max_shift": NON_NEGATIVE_INT,
+    "flip": ["boolean"],
+    "noise_std": NON_NEGATIVE,
+    "precision": PRECISION_CONSTRAINT,
+    "channels_last": ["boolean"],
+    "lr_schedule": LR_SCHEDULE_CONSTRAINT,
+}
 
 
 def objective_constraints(objective, *names, **renamed):
@@ -45,6 +58,7 @@ class ParamsMixin:
                            type(self).__name__)
         resolve_device(self.requested_device)
         self._check_precision()
+        self._check_lr_schedule()
 
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_"; private bookkeeping is no parameter.

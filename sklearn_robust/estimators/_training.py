@@ -19,7 +19,7 @@ from ..utils import (
     global_stream_lock,
     mode_independent,
 )
-from ._augment import random_shift
+from ._augment import random_flip, random_shift
 from ._distributed import data_parallel_rank, synchronised
 from ._seeding import StreamSampler, fit_randomness, module_stream_seed, rank_seed
 
@@ -33,6 +33,10 @@ class TrainingStepMixin:
             if first:
                 self.initialize()
             self._initialize_precision(keep=not first)
+            self._sync_lr_schedule()
+            if self.channels_last:
+                # Parameters keep their identity (.data is converted): the optimizer's hold.
+                self.module_.to(memory_format=torch.channels_last)
             with self._module_stream(streams):
                 NeuralNet.partial_fit(self, X, y)
 
@@ -100,8 +104,9 @@ class TrainingStepMixin:
     def objective_loss(self, X, y):
         """``(loss, logits)`` of the objective on one training batch (augmented first).
 
-        The augmentation: random shifts (``max_shift``), then Gaussian noise of std
-        ``noise_std``, both drawn from the fit's own streams. The objective trains the
+        The augmentation: random crops (``max_shift``), mirror images (``flip``), then
+        Gaussian noise of std ``noise_std``, all drawn from the fit's own streams; with
+        ``channels_last`` the batch then takes that memory format. The objective trains the
         network itself, or its :class:`SynchronisedView
         <sklearn_robust.estimators._distributed.SynchronisedView>` when it is wrapped for
         data-parallel training; the criterion goes in when the method has a place for it.
@@ -110,11 +115,15 @@ class TrainingStepMixin:
         if self.max_shift:
             X = random_shift(X, self.max_shift, self._image_shape(),
                              generator=active_generator(X.device))
+        if self.flip:
+            X = random_flip(X, self._image_shape(), generator=active_generator(X.device))
         if self.noise_std:
             # Gaussian data augmentation (randomized smoothing's training), from the fit's
             # own stream like the shifts.
             X = X + self.noise_std * torch.randn(X.shape, generator=active_generator(X.device),
                                                  device=X.device, dtype=X.dtype)
+        if self.channels_last and X.dim() == 4:
+            X = X.contiguous(memory_format=torch.channels_last)
         loss, logits = self.objective_(synchronised(self.module_), X, y, self.threat_model_,
                                        **self.criterion_arguments())
         if not torch.isfinite(loss):

@@ -11,11 +11,12 @@ import torch
 
 from ...threat import ThreatModel
 from ...utils import FRACTION, POSITIVE_INT, StrOptions, per_sample
-from .._base import Attack, WorkingSet, margin_fooled
+from .._base import Attack
 from .._checks import input_gradient
 from .._docs import docs
 from .._losses import get_loss
 from .._parallel import sample_numel, side_by_side
+from .._working_set import WorkingSet, margin_fooled
 from ._steps import MomentumSteps, SparseSteps, phases
 
 
@@ -126,6 +127,13 @@ class APGD(Attack):
 
     def __repr__(self):
         return f"{type(self).__name__}(threat={self.threat!r}, loss={self.loss!r})"
+
+    def passes_per_point(self, n_classes):
+        """Every run's steps, each ``eot_iter`` gradient passes."""
+        return self.steps * self._n_runs(n_classes) * self.eot_iter, 0
+
+    def _n_runs(self, n_classes):
+        return self.restarts
 
     def _runs(self, logits, y):
         """The loss and the runs: one per restart, each untargeted (``None``)."""

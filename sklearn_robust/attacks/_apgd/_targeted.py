@@ -69,6 +69,9 @@ class APGDTargeted(APGD):
         return (f"{type(self).__name__}(threat={self.threat!r}, "
                 f"n_target_classes={self.n_target_classes})")
 
+    def _n_runs(self, n_classes):
+        return min(self.n_target_classes, n_classes - 1) * self.restarts
+
     def _runs(self, logits, y):
         """Targeted DLR and ``restarts`` runs per target class (or the fallback's runs)."""
         loss = resolve_loss("dlr-targeted", logits.shape[1], "APGD-T")

@@ -11,10 +11,11 @@ boundary, the least-norm step onto it inside the box, the random restart's direc
 import torch
 
 from ...utils import FRACTION, POSITIVE, POSITIVE_INT, per_sample
-from .._base import Attack, WorkingSet
+from .._base import Attack
 from .._checks import check_gradient_rows, input_gradient
 from .._docs import docs
 from .._parallel import sample_numel, side_by_side, target_runs
+from .._working_set import WorkingSet
 from ._projections import PROJECTIONS
 
 
@@ -88,6 +89,16 @@ class FAB(Attack):
         super().__init__(threat, **kwargs)
         self._set_params(steps=steps, restarts=restarts, alpha_max=alpha_max, eta=eta,
                          beta=beta)
+
+    def passes_per_point(self, n_classes):
+        """Per step a forward pass and a gradient of each logit (FAB-T: of one
+        difference), then a forward pass at the new iterate."""
+        steps = self.steps * self._n_runs(n_classes)
+        per_step = 1 if isinstance(self, FABTargeted) else n_classes
+        return steps * per_step, steps
+
+    def _n_runs(self, n_classes):
+        return self.restarts
 
     def _runs(self, logits, y):
         """One run per restart; ``None`` is the untargeted run (closest boundary)."""
@@ -256,6 +267,9 @@ class FABTargeted(FAB):
     def __repr__(self):
         return (f"{type(self).__name__}(threat={self.threat!r}, "
                 f"n_target_classes={self.n_target_classes})")
+
+    def _n_runs(self, n_classes):
+        return min(self.n_target_classes, n_classes - 1) * self.restarts
 
     def _runs(self, logits, y):
         """``restarts`` runs per target class."""

@@ -10,8 +10,9 @@ the norm is a proposal object (``_proposals.py``).
 import torch
 
 from ...utils import FRACTION, POSITIVE_INT
-from .._base import Attack, WorkingSet
+from .._base import Attack
 from .._docs import docs
+from .._working_set import WorkingSet
 from ._oracle import Oracle
 from ._proposals import PROPOSALS
 
@@ -101,6 +102,10 @@ class Square(Attack):
 
     def __repr__(self):
         return f"{type(self).__name__}(threat={self.threat!r}, n_queries={self.n_queries})"
+
+    def passes_per_point(self, n_classes):
+        """One forward pass per query."""
+        return 0, self.n_queries
 
     def p_schedule(self, iteration):
         """Fraction of the input a window covers at ``iteration``.
