@@ -40,7 +40,7 @@ worker, which swamps the attacks' own cost.
 Run:  python benchmarks/bench_autoattack.py [--data digits mnist] [--n 200]
       [--norm linf l2] [--net mlp cnn] [--model natural at trades] [--epochs 20]
       [--threads 1] [--stages] [--work] [--original PATH] [--skip-reference]
-      [--json PATH]
+      [--batch-size B] [--json PATH]
 """
 
 import argparse
@@ -55,7 +55,7 @@ import torch
 from torch import nn
 
 from sklearn_robust import ATClassifier, NaturalClassifier, ThreatModel, TRADESClassifier
-from sklearn_robust.attacks import PGD, AutoAttack
+from sklearn_robust.attacks import PGD, AutoAttack, _budget
 from sklearn_robust.datasets import load_digits_images
 
 try:  # run as a script from benchmarks/ or imported by the tests
@@ -184,12 +184,25 @@ def robust_accuracy(model, threat, X_adv, X, y):
         return float((model(X_adv).argmax(dim=1) == y).float().mean())
 
 
+def record_threads(chosen):
+    """Record in ``chosen`` the intra-op threads each of our attack calls picks."""
+    inner = _budget.fastest_threads
+
+    def fastest_threads(module, x):
+        threads, times = inner(module, x)
+        chosen.append(threads)
+        return threads, times
+
+    _budget.fastest_threads = fastest_threads
+
+
 def run_row(name, model, threat, X, y, args):
     """``(X_adv, seconds, stages, work)`` of one row on ``model``."""
     counter = WorkCounter(model) if args.work else None
     attacked = counter if counter is not None else model
     if name == "ours":
-        attack = AutoAttack(threat, random_state=0)
+        kwargs = {} if args.batch_size is None else {"batch_size": args.batch_size}
+        attack = AutoAttack(threat, random_state=0, **kwargs)
     elif name == "original":
         attack = original(attacked, threat.norm, threat.eps, args.original)
     else:
@@ -231,10 +244,14 @@ def main(argv=None):
     parser.add_argument("--original", default=None, metavar="PATH",
                         help="root of a checkout of github:fra31/auto-attack: adds the "
                              "original AutoAttack as a row")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="points per batch of ours (default: AutoAttack's)")
     parser.add_argument("--json", default=None, metavar="PATH", help="write the rows here")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    chosen_threads = []
+    record_threads(chosen_threads)
     print(f"{args.n} test points, torch {torch.__version__}, {torch.get_num_threads()} threads")
     results = []
     for data, net, kind in [(d, m, k) for d in args.data for m in args.net
@@ -257,8 +274,12 @@ def main(argv=None):
                                 "seconds": seconds[name],
                                 "stages": {k: v[0] for k, v in stages[name].items()},
                                 "work": work})
+                threads = ""
+                if name == "ours" and chosen_threads:
+                    threads = f"  ({chosen_threads.pop()} threads chosen)"
+                    chosen_threads.clear()
                 print(f"{label:20s} {norm:5s} eps {threat.eps:<4} {name:12s} robust acc "
-                      f"{acc:7.2%}  {seconds[name]:7.1f} s")
+                      f"{acc:7.2%}  {seconds[name]:7.1f} s{threads}")
                 for stage, (sec, points) in stages[name].items():
                     images, grads = work.get(stage, ("-", "-"))
                     print(f"    {stage:12s} {sec:7.2f} s on {points:5d} points"

@@ -152,3 +152,38 @@ def test_busy_cores_get_fewer_threads_and_the_setting_comes_back(monkeypatch):
         assert attack.threads_seen == 8
     finally:
         torch.set_num_threads(setting)
+
+
+def test_batch_size_auto_fits_the_networks_widest_tensor():
+    conv = torch.nn.Sequential(torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.Flatten(),
+                               torch.nn.Linear(32 * 8 * 8, 10))
+    x = torch.zeros(10_000, 1, 8, 8)
+    assert _budget.resolve_batch_size(100, conv, x) == 100
+    assert _budget.resolve_batch_size("auto", conv, x[:200]) == 256  # one batch anyway
+    # The convolution's output, 32 x 8 x 8 values per sample, sets the batch.
+    assert _budget.resolve_batch_size("auto", conv, x) == 2 ** 24 // 2048
+    wide = torch.nn.Conv2d(1, 2 ** 16, 1)  # 2**22 values per 8x8 sample: the floor, 256
+    assert _budget.resolve_batch_size("auto", wide, x[:300]) == 256
+
+
+def test_the_footprint_of_a_callable_is_its_input_or_output():
+    from sklearn_robust.attacks._parallel import sample_footprint
+
+    assert sample_footprint(lambda z: z.repeat(1, 3), torch.zeros(4, 5)) == 15
+    assert sample_footprint(lambda z: z[:, :2], torch.zeros(4, 5)) == 5
+
+
+def test_robust_accuracy_takes_batch_size_auto_and_names_a_bad_one():
+    from sklearn.datasets import load_digits
+
+    from sklearn_robust import NaturalClassifier
+    from sklearn_robust.metrics import robust_accuracy_score
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype("float32")
+    clf = NaturalClassifier(max_epochs=1, random_state=0).fit(X[:300], y[:300])
+    scores = [robust_accuracy_score(clf, X[:300], y[:300], eps=0.1, attack="fgsm",
+                                    batch_size=size) for size in ("auto", 300, 7)]
+    assert scores[0] == scores[1] == scores[2]  # FGSM from x: batching changes nothing
+    with pytest.raises(ValueError, match="batch_size"):
+        robust_accuracy_score(clf, X[:10], y[:10], eps=0.1, batch_size="big")

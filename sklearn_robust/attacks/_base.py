@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 
 from ..threat import ThreatModel
 from ..utils import (
-    POSITIVE_INT,
+    POSITIVE_INT_OR_AUTO,
     Interval,
     as_module,
     frozen,
@@ -17,7 +17,7 @@ from ..utils import (
     module_device,
     validate_params_of,
 )
-from ._budget import intra_op_threads, plan_run
+from ._budget import intra_op_threads, plan_run, resolve_batch_size
 from ._checks import check_model_outputs
 from ._warnings import warning_scope
 
@@ -40,8 +40,11 @@ class Attack:
     ----------
     threat : ThreatModel
         The ball and bounds the adversarial points must stay in.
-    batch_size : int, default=256
-        Points attacked at once.
+    batch_size : int or 'auto', default='auto'
+        Points attacked at once. ``'auto'``: as many as keep the widest tensor of the
+        network's forward pass (or the input) under 2**24 values (64 MB in float32), and
+        at least 256: every point of a small model's evaluation in one batch (fewer,
+        larger model calls: faster on CPU and GPU), 256 for a CIFAR-10 WideResNet.
     random_state : int, RandomState instance or None, default=None
         Seeds the attack's own ``torch.Generator`` (random starts, Square's proposals).
     verbose : bool, default=False
@@ -98,12 +101,12 @@ class Attack:
     #: Constraints of the constructor's arguments but ``threat`` (scikit-learn's format);
     #: a subclass extends them with its own, so that every argument is listed.
     _parameter_constraints = {
-        "batch_size": POSITIVE_INT,
+        "batch_size": POSITIVE_INT_OR_AUTO,
         "random_state": "no_validation",
         "verbose": "no_validation",
     }
 
-    def __init__(self, threat, *, batch_size=256, random_state=None, verbose=False):
+    def __init__(self, threat, *, batch_size="auto", random_state=None, verbose=False):
         self.threat = check_threat(threat)
         self._set_params(batch_size=batch_size, random_state=random_state, verbose=verbose)
 
@@ -176,17 +179,17 @@ class Attack:
             raise ValueError(f"X and y have different lengths: {X.shape[0]} != {y.shape[0]}.")
         generator = make_generator(self.random_state, device)
         out = torch.empty_like(X)
-        starts = range(0, X.shape[0], self.batch_size)
         with warning_scope(), frozen(module):
             outputs = check_model_outputs(self, module, X)
+            batch = resolve_batch_size(self.batch_size, module, X)
             threads = torch.get_num_threads()
             if outputs is not None and outputs.dim() == 2:
-                threads = plan_run(self, module, X[:self.batch_size], X.shape[0],
-                                   outputs.shape[1])
+                threads = plan_run(self, module, X[:batch], X.shape[0], outputs.shape[1])
             with intra_op_threads(threads):
+                starts = range(0, X.shape[0], batch)
                 for start in tqdm(starts, desc=self.name, disable=not self.verbose,
                                   leave=False):
-                    rows = slice(start, start + self.batch_size)
+                    rows = slice(start, start + batch)
                     out[rows] = self._attack_batch(module, X[rows], y[rows], generator)
         return out
 

@@ -5,13 +5,14 @@ import torch
 from sklearn.utils import column_or_1d
 
 from ..bridge import predict_like
-from ..utils import NON_NEGATIVE_INT, POSITIVE_INT
+from ..utils import NON_NEGATIVE_INT, POSITIVE_INT, POSITIVE_INT_OR_AUTO
 from ._attacks import SCHEDULE, AttackPlan
 from ._base import PIPELINE_EXAMPLE, bridge_inputs, check_params, n_samples_of, untouched
 from ._report import RobustAccuracyReport
 from ._scorer import EstimatorScorer, scorer_settings
 
 _CONSTRAINTS = {
+    "batch_size": POSITIVE_INT_OR_AUTO,
     "steps": [None, *NON_NEGATIVE_INT],
     "restarts": [None, *POSITIVE_INT],
     "attack_params": [None, dict],
@@ -59,7 +60,7 @@ def _plan(caller, *, eps, norm, attack, steps, step_size, restarts, bounds, atta
 @PIPELINE_EXAMPLE
 def robust_accuracy_score(estimator, X, y, *, eps, norm="linf", attack="pgd", steps=None,
                           step_size=None, restarts=None, bounds="estimator", attack_params=None,
-                          batch_size=256, random_state=None, verbose=False,
+                          batch_size="auto", random_state=None, verbose=False,
                           return_adversarial=False, return_details=False):
     """Robust accuracy: the share of points classified correctly at ``x`` and under attack.
 
@@ -124,8 +125,9 @@ def robust_accuracy_score(estimator, X, y, *, eps, norm="linf", attack="pgd", st
     attack_params : dict or None, default=None
         Further keyword arguments of the attack (``n_queries`` of Square, ``version`` of
         AutoAttack, ``loss`` of PGD...).
-    batch_size : int, default=256
-        Points attacked at once.
+    batch_size : int or 'auto', default='auto'
+        Points attacked at once; ``'auto'`` as many as the network's widest tensor
+        allows (see :class:`~sklearn_robust.attacks.Attack`), at least 256.
     random_state : int, RandomState instance or None, default=None
         Seeds the attack's own generator; the global torch RNG is not touched.
     verbose : bool, default=False

@@ -93,7 +93,7 @@ def sharded_robust_accuracy_score(estimator, X, y, *, eps, chunk_size=256, bound
         caller, eps=eps, norm=kwargs.get("norm", "linf"), attack=kwargs.get("attack", "pgd"),
         steps=kwargs.get("steps"), step_size=kwargs.get("step_size"),
         restarts=kwargs.get("restarts"), bounds=bounds,
-        attack_params=kwargs.get("attack_params"), batch_size=kwargs.get("batch_size", 256),
+        attack_params=kwargs.get("attack_params"), batch_size=kwargs.get("batch_size", "auto"),
         random_state=random_state, verbose=kwargs.get("verbose", False),
     )
     y = column_or_1d(y, warn=True)

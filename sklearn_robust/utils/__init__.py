@@ -35,6 +35,7 @@ from ._validation import (
     NORMS,
     POSITIVE,
     POSITIVE_INT,
+    POSITIVE_INT_OR_AUTO,
     HasMethods,
     Hidden,
     Interval,
@@ -54,7 +55,8 @@ from ._validation import (
 
 __all__ = [
     "BOUNDS", "FRACTION", "NON_NEGATIVE", "NON_NEGATIVE_INT", "NORMS", "POSITIVE",
-    "POSITIVE_INT", "CallableModule", "FitStreams", "active_generator", "active_streams",
+    "POSITIVE_INT", "POSITIVE_INT_OR_AUTO", "CallableModule", "FitStreams",
+    "active_generator", "active_streams",
     "building_from", "drawing_from", "global_stream_lock", "mix_seed", "HasMethods", "Hidden",
     "Interval",
     "InvalidParameterError", "Options", "StrOptions", "Substitution", "as_module",

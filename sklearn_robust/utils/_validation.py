@@ -37,6 +37,7 @@ __all__ = [
     "Options",
     "POSITIVE",
     "POSITIVE_INT",
+    "POSITIVE_INT_OR_AUTO",
     "StrOptions",
     "check_bounds",
     "check_bounds_contain",
@@ -61,6 +62,7 @@ POSITIVE = [Interval(Real, 0, None, closed="neither")]
 POSITIVE_INT = [Interval(Integral, 1, None, closed="left")]
 NON_NEGATIVE_INT = [Interval(Integral, 0, None, closed="left")]
 FRACTION = [Interval(Real, 0, 1, closed="right")]
+POSITIVE_INT_OR_AUTO = [*POSITIVE_INT, StrOptions({"auto"})]
 BOUNDS = [None, tuple, list, np.ndarray]
 
 
