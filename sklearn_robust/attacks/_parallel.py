@@ -6,22 +6,24 @@ sizes, checkpoints and working sets), so the runs can also share one batch: the 
 repeated once per run, each copy with its own target. The work is the same on robust
 points and the iterations (and their fixed cost per tensor operation, which dominates on
 small inputs) are divided by the number of runs side by side. Groups are sized so that
-one batch holds at most ``_BATCH_ELEMENTS`` values of the largest tensor a sample makes
-(its input, or the network's widest activation: :func:`sample_footprint`): past about
-half a megabyte per tensor the passes no longer run in cache, and batching runs became
-slower than running them in turn (measured on CPU: FAB-T on 139 MNIST points, 9 targets,
-took 12 s one target at a time and 19 s with all nine in one batch; on 8x8 digits the
-nine side by side took half the time of nine in turn with an MLP, while with the
-SmallCNN, whose first activations are 32 times its input, APGD-T's nine targets on 388
-points took 8.6-9.4 s side by side and the original AutoAttack's nine in turn 6.8 s).
+one batch holds at most ``_BATCH_ELEMENTS`` input values, and the network's widest
+activation (:func:`sample_footprint`) at most ``_ACTIVATION_ELEMENTS`` values: past that
+the passes no longer run in cache, and batching runs became slower than running them in
+turn (measured on CPU: FAB-T on 139 MNIST points, 9 targets, took 12 s one target at a
+time and 19 s with all nine in one batch; on 8x8 digits the nine side by side took half
+the time of nine in turn with an MLP, while with the SmallCNN, whose first activations
+are 32 times its input, APGD-T's nine targets on 388 points took 8.6-9.4 s side by side
+and the original AutoAttack's nine in turn 6.8 s).
 """
 
 import math
 
 import torch
 
-#: Input values (rows x features) one batch of runs side by side may hold.
+#: Input values (rows x features) one batch of runs side by side may hold ...
 _BATCH_ELEMENTS = 1 << 17
+#: ... and values of the network's widest activation (rows x its values per sample).
+_ACTIVATION_ELEMENTS = 1 << 19
 
 
 def footprint(module, x, runs):
@@ -29,12 +31,12 @@ def footprint(module, x, runs):
     return sample_footprint(module, x) if len(runs) > 1 else 0
 
 
-def run_groups(n_runs, n_points, footprint, weight=1):
+def run_groups(n_runs, n_points, sample_numel, weight=1, activation=0):
     """Consecutive groups of run indices that can share one batch of ``n_points`` each.
 
-    ``footprint`` is the values of a sample's largest tensor (:func:`sample_footprint`),
     ``weight`` counts the copies of the input a run keeps per point (FAB's untargeted
-    step holds one gradient per class).
+    step holds one gradient per class); ``activation`` is the values of a sample's
+    widest tensor in the network (:func:`sample_footprint`; 0: not counted).
 
     Examples
     --------
@@ -44,9 +46,13 @@ def run_groups(n_runs, n_points, footprint, weight=1):
     [range(0, 5), range(5, 9)]
     >>> run_groups(3, 1000, 784)  # one at a time
     [range(0, 1), range(1, 2), range(2, 3)]
+    >>> run_groups(9, 100, 64, activation=2048)  # a CNN's activations: two at a time
+    [range(0, 2), range(2, 4), range(4, 6), range(6, 8), range(8, 9)]
     """
-    per_run = max(n_points * footprint * weight, 1)
-    size = max(1, min(n_runs, _BATCH_ELEMENTS // per_run))
+    size = _BATCH_ELEMENTS // max(n_points * sample_numel * weight, 1)
+    if activation:
+        size = min(size, _ACTIVATION_ELEMENTS // max(n_points * activation, 1))
+    size = max(1, min(n_runs, size))
     return [range(start, min(start + size, n_runs)) for start in range(0, n_runs, size)]
 
 
@@ -110,18 +116,18 @@ def target_runs(logits, y, n_target_classes, restarts):
     return [targets[:, rank] for rank in range(n_targets) for _ in range(restarts)]
 
 
-def side_by_side(points, runs, footprint, weight=1):
+def side_by_side(points, runs, numel, weight=1, activation=0):
     """The groups of ``runs`` that share one batch, each on the points still standing.
 
     ``points`` is the attack's working set over the batch (``_working_set.WorkingSet``),
     ``runs`` one target per run (a tensor over the batch, or ``None`` for an untargeted
-    run), ``footprint`` and ``weight`` as in :func:`run_groups`. Yields
+    run), ``numel``, ``weight`` and ``activation`` as in :func:`run_groups`. Yields
     ``(group, rows, copies, target)`` per group: its run indices, the batch rows of the
     points standing when it starts, those rows once per run (the group's batch) and the
     runs' targets at those rows, in the same order (``None`` for untargeted runs). Stops
     when no point is left standing.
     """
-    for group in run_groups(len(runs), len(points), footprint, weight):
+    for group in run_groups(len(runs), len(points), numel, weight, activation):
         if not len(points):
             return
         rows = points.rows

@@ -15,7 +15,7 @@ from .._base import Attack
 from .._checks import input_gradient
 from .._docs import docs
 from .._losses import get_loss
-from .._parallel import footprint, side_by_side
+from .._parallel import footprint, sample_numel, side_by_side
 from .._working_set import WorkingSet, margin_fooled
 from ._steps import MomentumSteps, SparseSteps, phases
 
@@ -152,8 +152,8 @@ class APGD(Attack):
         loss_fn, runs = self._runs(logits, y)
         lowest = torch.full((x.shape[0],), -float("inf"), dtype=x.dtype, device=x.device)
         points = WorkingSet(x.clone(), ~margin_fooled(logits, y), score=lowest)
-        for group, rows, copies, target in side_by_side(points, runs,
-                                                        footprint(module, x, runs)):
+        for group, rows, copies, target in side_by_side(
+                points, runs, sample_numel(x), activation=footprint(module, x, runs)):
             found, broken, loss = self._run(module, x[copies], y[copies], target, loss_fn,
                                             generator)
             for part in zip(*(t.chunk(len(group)) for t in (found, broken, loss)), strict=True):

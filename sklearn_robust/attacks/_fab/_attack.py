@@ -14,7 +14,7 @@ from ...utils import FRACTION, POSITIVE, POSITIVE_INT, per_sample
 from .._base import Attack
 from .._checks import check_gradient_rows, input_gradient
 from .._docs import docs
-from .._parallel import footprint, side_by_side, target_runs
+from .._parallel import footprint, sample_numel, side_by_side, target_runs
 from .._working_set import WorkingSet
 from ._projections import PROJECTIONS
 
@@ -120,8 +120,8 @@ class FAB(Attack):
         # The score is minus the distance of the closest adversarial point found.
         far = torch.full((x.shape[0],), -float("inf"), dtype=x.dtype, device=x.device)
         points = WorkingSet(x.clone(), logits.argmax(dim=1) == y, score=far)
-        for group, rows, copies, target in side_by_side(points, runs,
-                                                        footprint(module, x, runs), weight):
+        for group, rows, copies, target in side_by_side(
+                points, runs, sample_numel(x), weight, footprint(module, x, runs)):
             radius = None
             if any(r % self.restarts for r in group):
                 start = (-points.score[rows]).clamp(max=eps) / 2
