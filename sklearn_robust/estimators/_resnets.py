@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..utils import check_int
+from ..utils import Substitution, check_int
 from ._networks import materialised
 
 
@@ -45,6 +45,19 @@ def channel_values(value, name, in_channels, default):
     if name == "std" and min(values) <= 0:
         raise ValueError(f"std must be > 0 for every channel, got {value!r}.")
     return values
+
+
+# The input parameters both networks document, written once.
+_input_docs = Substitution(input_params="""\
+in_channels : int, default=3
+    Channels of the input images.
+mean : float, sequence of float or None, default=None
+    Per-channel mean subtracted from the input, as the network's first operation (a
+    buffer, not a parameter), so attacks and bounds stay in pixel space; one number
+    for every channel, or one per channel. ``None`` subtracts nothing.
+std : float, sequence of float or None, default=None
+    Per-channel standard deviation the centred input is divided by (each ``> 0``);
+    ``None`` divides by nothing.""")
 
 
 class ChannelNormalisation(nn.Module):
@@ -156,6 +169,7 @@ class _PreActResNet(nn.Module):
             f"SmallCNN). Attacks (robust_accuracy_score) evaluate it.")
 
 
+@_input_docs
 class PreActResNet18(_PreActResNet):
     """PreAct ResNet-18 (He et al. 2016), the network of Rice et al. 2020.
 
@@ -171,15 +185,7 @@ class PreActResNet18(_PreActResNet):
     ----------
     n_classes : int, default=10
         Number of logits.
-    in_channels : int, default=3
-        Channels of the input images.
-    mean : float, sequence of float or None, default=None
-        Per-channel mean subtracted from the input, as the network's first operation (a
-        buffer, not a parameter), so attacks and bounds stay in pixel space; one number
-        for every channel, or one per channel. ``None`` subtracts nothing.
-    std : float, sequence of float or None, default=None
-        Per-channel standard deviation the centred input is divided by (each ``> 0``);
-        ``None`` divides by nothing.
+    %(input_params)s
 
     See Also
     --------
@@ -211,6 +217,7 @@ class PreActResNet18(_PreActResNet):
                     n_classes=n_classes, mean=mean, std=std, conv_init="torch")
 
 
+@_input_docs
 class WideResNet(_PreActResNet):
     """WideResNet-depth-k (Zagoruyko & Komodakis 2016), as in TRADES and SCORE.
 
@@ -234,15 +241,7 @@ class WideResNet(_PreActResNet):
         The width multiplier ``k`` (``>= 1``).
     n_classes : int, default=10
         Number of logits.
-    in_channels : int, default=3
-        Channels of the input images.
-    mean : float, sequence of float or None, default=None
-        Per-channel mean subtracted from the input, as the network's first operation (a
-        buffer, not a parameter), so attacks and bounds stay in pixel space; one number
-        for every channel, or one per channel. ``None`` subtracts nothing.
-    std : float, sequence of float or None, default=None
-        Per-channel standard deviation the centred input is divided by (each ``> 0``);
-        ``None`` divides by nothing.
+    %(input_params)s
 
     See Also
     --------
