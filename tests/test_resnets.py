@@ -320,6 +320,18 @@ def test_model_file_and_pickle_round_trip_a_named_network(digits, tmp_path):
                                   expected)
 
 
+def test_model_file_stores_the_network_class_itself(digits, tmp_path):
+    """``module=WideResNet`` (the class, not its name) is saved by name and read back."""
+    X, y, X_test, _ = digits
+    clf = NaturalClassifier(module=WideResNet, module__depth=10, module__widen_factor=1,
+                            module__in_channels=1, module__n_classes=10, max_epochs=1,
+                            batch_size=32, random_state=0).fit(X[:64], y[:64])
+    save_model(clf, tmp_path / "wrn.srm")
+    loaded = load_model(tmp_path / "wrn.srm")
+    assert loaded.module is WideResNet and type(loaded.module_) is WideResNet
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), clf.predict_proba(X_test))
+
+
 def test_clone_and_grid_search_set_the_depth(digits):
     X, y, _, _ = digits
     clf = NaturalClassifier(max_epochs=1, batch_size=32, random_state=0, **TINY)

@@ -13,7 +13,8 @@ skops would keep and skorch would unpickle on load. Hence this format.
 
 What is saved: one of this library's classifiers, or a ``Pipeline`` of ``StandardScaler``,
 ``MinMaxScaler``, ``MaxAbsScaler`` or ``RobustScaler`` steps ending in one, whose network
-is a default one (``module=None``, ``MLP`` or ``SmallCNN``). Callbacks and the validation
+is one of the library's (``module=None``, ``MLP``, ``SmallCNN``, ``PreActResNet18``,
+``WideResNet``, or their names). Callbacks and the validation
 split are code, not data: they are not saved (the loaded model predicts, scores and is
 evaluated as the saved one; training it further starts with skorch's default callbacks).
 

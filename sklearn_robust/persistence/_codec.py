@@ -11,8 +11,8 @@ import torch
 
 from .. import estimators
 
-#: The networks a model file may name (the library's default ones).
-NETWORKS = ("MLP", "SmallCNN")
+#: The networks a model file may name (the library's own).
+NETWORKS = ("MLP", "SmallCNN", "PreActResNet18", "WideResNet")
 
 
 class ModelFileError(ValueError):
@@ -62,7 +62,7 @@ class Encoder:
             return {"class": class_name(value)}
         raise ValueError(
             f"{where} = {value!r} cannot be saved as data; save_model takes numbers, "
-            "strings, arrays and the networks MLP and SmallCNN (use joblib for others)."
+            f"strings, arrays and the networks {', '.join(NETWORKS)} (use joblib for others)."
         )
 
 

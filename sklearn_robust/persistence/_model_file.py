@@ -92,7 +92,8 @@ def save_model(model, path):
     ----------
     model : RobustNetClassifier or Pipeline
         A fitted classifier of this library, or a ``Pipeline`` of scikit-learn scalers
-        ending in one; its network is ``module=None``, ``MLP`` or ``SmallCNN``.
+        ending in one; its network is ``module=None``, ``MLP``, ``SmallCNN``,
+        ``PreActResNet18``, ``WideResNet`` or one of their names.
     path : str or path-like
         The file to write (any suffix; the CLI's examples use ``.srm``).
 
