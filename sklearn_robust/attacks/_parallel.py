@@ -96,6 +96,18 @@ def sample_footprint(module, x):
     return max(sizes)
 
 
+def n_target_runs(n_target_classes, n_classes, restarts):
+    """How many runs :func:`target_runs` makes: ``restarts`` per target class, the
+    targets capped at the other classes.
+
+    Examples
+    --------
+    >>> n_target_runs(9, 4, restarts=2)
+    6
+    """
+    return min(n_target_classes, n_classes - 1) * restarts
+
+
 def target_runs(logits, y, n_target_classes, restarts):
     """The targets of each run of a targeted attack: ``restarts`` runs per target class.
 
@@ -110,7 +122,7 @@ def target_runs(logits, y, n_target_classes, restarts):
     >>> target_runs(logits, torch.tensor([1]), 2, restarts=1)
     [tensor([3]), tensor([2])]
     """
-    n_targets = min(n_target_classes, logits.shape[1] - 1)
+    n_targets = n_target_runs(n_target_classes, logits.shape[1], 1)
     others = logits.scatter(1, y[:, None], -float("inf"))
     targets = others.argsort(dim=1, descending=True)[:, :n_targets]
     return [targets[:, rank] for rank in range(n_targets) for _ in range(restarts)]

@@ -3,7 +3,7 @@
 from ...utils import POSITIVE_INT
 from .._docs import docs
 from .._losses import LOSSES, dlr_targeted, resolve_loss
-from .._parallel import target_runs
+from .._parallel import n_target_runs, target_runs
 from ._attack import APGD
 
 
@@ -70,7 +70,7 @@ class APGDTargeted(APGD):
                 f"n_target_classes={self.n_target_classes})")
 
     def _n_runs(self, n_classes):
-        return min(self.n_target_classes, n_classes - 1) * self.restarts
+        return n_target_runs(self.n_target_classes, n_classes, self.restarts)
 
     def _runs(self, logits, y):
         """Targeted DLR and ``restarts`` runs per target class (or the fallback's runs)."""

@@ -14,7 +14,7 @@ from ...utils import FRACTION, POSITIVE, POSITIVE_INT, per_sample
 from .._base import Attack
 from .._checks import check_gradient_rows, input_gradient
 from .._docs import docs
-from .._parallel import footprint, sample_numel, side_by_side, target_runs
+from .._parallel import footprint, n_target_runs, sample_numel, side_by_side, target_runs
 from .._working_set import WorkingSet
 from ._projections import PROJECTIONS
 
@@ -270,7 +270,7 @@ class FABTargeted(FAB):
                 f"n_target_classes={self.n_target_classes})")
 
     def _n_runs(self, n_classes):
-        return min(self.n_target_classes, n_classes - 1) * self.restarts
+        return n_target_runs(self.n_target_classes, n_classes, self.restarts)
 
     def _runs(self, logits, y):
         """``restarts`` runs per target class."""
